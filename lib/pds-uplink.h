@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The source side of the ingest wire, shared by podscope-agent and
+ * podscope-snoop: a mutual-TLS connection to the hub carrying one pcapng
+ * stream, with a bounded spool of unacknowledged blocks, heartbeats,
+ * reconnection with backoff, and a grace period after which the source gives up.
+ *
+ * The protocol (README, "The wire"): on connect the source sends its SHB and
+ * IDBs; the hub answers with its SHB and a CONTROL HELLO naming the last data
+ * block it stored for this source id; the source drops spooled blocks up to
+ * that sequence, sends CONTROL START with the next sequence and then its data
+ * blocks in order. The hub acknowledges with CONTROL ACK once blocks are
+ * written; acknowledged blocks leave the spool.
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "pds-pcapng-writer.h"
+#include "pds-tls.h"
+
+G_BEGIN_DECLS
+
+#define PDS_TYPE_UPLINK (pds_uplink_get_type())
+G_DECLARE_FINAL_TYPE(PdsUplink, pds_uplink, PDS, UPLINK, GObject)
+
+typedef struct {
+	gchar *hub_host;	  /* host or IP literal */
+	guint16 hub_port;	  /* default 7443 */
+	gchar *server_name;	  /* expected in the hub certificate; default "podscope-hub" */
+	PdsTlsIdentity *identity; /* client certificate (borrowed) */
+	PdsTlsIdentity *ca;	  /* session CA (borrowed) */
+	gchar *source_id;	  /* stable for this process's life */
+	gsize spool_limit_bytes;  /* default 64 MiB */
+	guint heartbeat_secs;	  /* default 5; the peer is dead after 3 missed */
+	guint grace_secs;	  /* give up after this long without a hub; 0 = never */
+} PdsUplinkConfig;
+
+/*
+ * @header_blocks: the SHB and IDBs (and any source record) the source sends
+ * first on every connection; @uplink keeps a reference.
+ */
+PdsUplink *pds_uplink_new(const PdsUplinkConfig *config, GBytes *header_blocks);
+void pds_uplink_start(PdsUplink *uplink);
+/* Queue one or more complete data blocks (they get consecutive sequences). */
+void pds_uplink_send_blocks(PdsUplink *uplink, const guint8 *blocks, gsize len, guint n_blocks);
+/* Replace what is sent first on the next connection (e.g. a new IDB). */
+void pds_uplink_set_header_blocks(PdsUplink *uplink, GBytes *header_blocks);
+/* Flush what is queued, send GOODBYE, close. */
+void pds_uplink_stop(PdsUplink *uplink);
+
+gboolean pds_uplink_is_connected(PdsUplink *uplink);
+guint64 pds_uplink_get_spool_bytes(PdsUplink *uplink);
+guint64 pds_uplink_get_dropped_blocks(PdsUplink *uplink);
+guint64 pds_uplink_get_acked_seq(PdsUplink *uplink);
+
+/*
+ * Signals:
+ *  "connected" ()
+ *  "disconnected" (const char *reason)
+ *  "given-up" ()       the grace period ran out; the source should exit
+ *  "dropping" (guint64 total_dropped)  the spool is full; emitted when drops start
+ */
+
+G_END_DECLS
