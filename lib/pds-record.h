@@ -117,6 +117,8 @@ typedef enum {
 	PDS_FLOW_HTTP_RESPONSE_BODY_LEN = 60, /* u64 */
 	PDS_FLOW_HTTP_HOST = 61,	      /* string: Host header, for quick filters */
 	PDS_FLOW_HTTP_REQUEST_INDEX = 62,     /* u32: 0-based position on the connection */
+	PDS_FLOW_HTTP_INTERIM_STATUS = 63,    /* u16 (repeat): 1xx answers before the final one */
+	PDS_FLOW_HTTP_EXCHANGES = 64,	      /* u32: exchanges seen on the connection (end) */
 } PdsFlowField;
 
 typedef enum {
