@@ -50,6 +50,11 @@ PdsTlsIdentity *pds_tls_identity_new_from_pem(const char *cert_pem,
 PdsTlsIdentity *pds_tls_identity_new_from_files(const char *cert_path,
 						const char *key_path,
 						GError **error);
+/*
+ * A certificate without its private key, e.g. the session CA as a source
+ * receives it (--ca CA.crt): usable only as the @ca of a connection.
+ */
+PdsTlsIdentity *pds_tls_identity_new_trust_from_file(const char *cert_path, GError **error);
 void pds_tls_identity_free(PdsTlsIdentity *identity);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PdsTlsIdentity, pds_tls_identity_free)
 

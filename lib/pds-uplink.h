@@ -16,7 +16,9 @@
 
 #include <gio/gio.h>
 
+#include "pds-pcapng-reader.h"
 #include "pds-pcapng-writer.h"
+#include "pds-record-codec.h"
 #include "pds-tls.h"
 
 G_BEGIN_DECLS
@@ -61,5 +63,34 @@ guint64 pds_uplink_get_acked_seq(PdsUplink *uplink);
  *  "given-up" ()       the grace period ran out; the source should exit
  *  "dropping" (guint64 total_dropped)  the spool is full; emitted when drops start
  */
+
+/*
+ * CONTROL records (type 4) in Custom Blocks, for both ends of the wire.
+ * SEQ is written for HELLO, START, ACK and CHECKPOINT; @source_id and
+ * @message may be NULL.
+ */
+void pds_uplink_write_control(GByteArray *out,
+			      PdsControlKind kind,
+			      guint64 seq,
+			      const char *source_id,
+			      const char *message);
+
+typedef struct {
+	PdsControlKind kind;
+	guint64 seq;	  /* 0 when absent */
+	gchar *source_id; /* NULL when absent */
+	gchar *message;	  /* NULL when absent */
+} PdsUplinkControl;
+
+void pds_uplink_control_clear(PdsUplinkControl *control);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(PdsUplinkControl, pds_uplink_control_clear)
+
+/*
+ * TRUE with @control filled when @block is a PodScope Custom Block carrying a
+ * CONTROL record; FALSE with @error unset for any other block; FALSE with
+ * @error set when it is a PodScope record that is malformed.
+ */
+gboolean
+pds_uplink_parse_control(const PdsPcapngBlock *block, PdsUplinkControl *control, GError **error);
 
 G_END_DECLS
