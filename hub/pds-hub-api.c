@@ -209,9 +209,10 @@ pds_hub_api_set_error(SoupServerMessage *msg, guint status, const char *message)
 	pds_hub_api_set_json(msg, status, json);
 }
 
-/* FALSE (and the response set) when the request may not go on. */
+/* FALSE (and the response set) when the request may not go on. @post: the
+ * resource takes POST instead of GET/HEAD. */
 static gboolean
-pds_hub_api_check(PdsHubApi *api, SoupServerMessage *msg)
+pds_hub_api_check_method(PdsHubApi *api, SoupServerMessage *msg, gboolean post)
 {
 	SoupMessageHeaders *req = soup_server_message_get_request_headers(msg);
 	const char *auth = soup_message_headers_get_one(req, "Authorization");
@@ -237,13 +238,66 @@ pds_hub_api_check(PdsHubApi *api, SoupServerMessage *msg)
 		       auth == NULL ? "no token" : "wrong token");
 		return FALSE;
 	}
-	if (g_strcmp0(method, "GET") != 0 && g_strcmp0(method, "HEAD") != 0) {
+	if (post && g_strcmp0(method, "POST") != 0) {
+		soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Allow",
+					     "POST");
+		pds_hub_api_set_error(msg, SOUP_STATUS_METHOD_NOT_ALLOWED,
+				      "only POST is accepted here");
+		return FALSE;
+	}
+	if (!post && g_strcmp0(method, "GET") != 0 && g_strcmp0(method, "HEAD") != 0) {
 		soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Allow",
 					     "GET, HEAD");
 		pds_hub_api_set_error(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "only GET is served");
 		return FALSE;
 	}
 	return TRUE;
+}
+
+static gboolean
+pds_hub_api_check(PdsHubApi *api, SoupServerMessage *msg)
+{
+	return pds_hub_api_check_method(api, msg, FALSE);
+}
+
+/* POST /v1/names: [{"ip": ..., "name": ...}] from the session controller's
+ * pod and service watch; followers get the new names as an NRB at once. */
+static void
+pds_hub_api_names_cb(SoupServer *server,
+		     SoupServerMessage *msg,
+		     const char *path,
+		     GHashTable *query,
+		     gpointer user_data)
+{
+	PdsHubApi *api = user_data;
+	SoupMessageBody *body;
+	g_autoptr(GBytes) bytes = NULL;
+	g_autoptr(JsonParser) parser = json_parser_new();
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *json = NULL;
+	guint added = 0;
+
+	if (!pds_hub_api_check_method(api, msg, TRUE))
+		return;
+	body = soup_server_message_get_request_body(msg);
+	bytes = soup_message_body_flatten(body);
+	if (!json_parser_load_from_data(parser, g_bytes_get_data(bytes, NULL),
+					(gssize)g_bytes_get_size(bytes), &error) ||
+	    !pds_hub_names_add_json(pds_hub_store_get_names(api->store),
+				    json_parser_get_root(parser), &added, &error)) {
+		g_autofree gchar *text = g_strdup_printf("bad names: %s", error->message);
+		pds_hub_api_set_error(msg, SOUP_STATUS_BAD_REQUEST, text);
+		return;
+	}
+	if (added > 0) {
+		g_info("api: %u new names from %s", added,
+		       soup_server_message_get_remote_host(msg));
+		/* Wakes every follower, which sends the new names as an NRB. */
+		pds_hub_store_names_changed(api->store);
+	}
+	json = g_strdup_printf("{\"added\":%u,\"names\":%u}", added,
+			       pds_hub_names_get_count(pds_hub_store_get_names(api->store)));
+	pds_hub_api_set_json(msg, SOUP_STATUS_OK, json);
 }
 
 static void
@@ -426,6 +480,7 @@ pds_hub_api_new(const char *token, PdsHubStore *store, PdsHubSourceTable *source
 	soup_server_add_handler(api->server, NULL, pds_hub_api_default_cb, api, NULL);
 	soup_server_add_handler(api->server, "/healthz", pds_hub_api_healthz_cb, api, NULL);
 	soup_server_add_handler(api->server, "/v1/sources", pds_hub_api_sources_cb, api, NULL);
+	soup_server_add_handler(api->server, "/v1/names", pds_hub_api_names_cb, api, NULL);
 	soup_server_add_handler(api->server, "/v1/capture.pcapng", pds_hub_api_capture_cb, api,
 				NULL);
 	return api;

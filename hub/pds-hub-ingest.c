@@ -7,6 +7,7 @@
 
 #include <string.h>
 
+#include "pds-join.h"
 #include "pds-pcapng-reader.h"
 #include "pds-pcapng-writer.h"
 #include "pds-record-codec.h"
@@ -49,6 +50,11 @@ typedef struct {
 	gboolean batch_dirty;
 	guint64 acked_seq;
 
+	/* join: a connection without a client certificate may only join */
+	gboolean join_only;
+	gchar *join_namespace; /* what its Section Header Block claims */
+	gchar *join_pod;
+
 	gint64 last_ack_time;
 	gint64 last_rx;
 	gint64 last_tx;
@@ -88,6 +94,8 @@ pds_hub_conn_free(PdsHubConn *conn)
 	g_clear_object(&conn->gconn);
 	g_byte_array_unref(conn->out);
 	g_free(conn->peer);
+	g_free(conn->join_namespace);
+	g_free(conn->join_pod);
 	g_free(conn);
 }
 
@@ -311,6 +319,110 @@ pds_hub_patch_u32(GByteArray *out, gsize offset, guint32 value)
 	memcpy(out->data + offset, &le, 4);
 }
 
+/* A joined source's certificate names its pod: it may not stream as another. */
+static gboolean
+pds_hub_conn_check_identity(PdsHubConn *conn, const PdsPcapngBlock *block)
+{
+	g_autofree gchar *cert_ns = NULL;
+	g_autofree gchar *cert_pod = NULL;
+	g_autofree gchar *ns = NULL;
+	g_autofree gchar *pod = NULL;
+
+	if (!pds_join_parse_common_name(pds_tls_conn_get_peer_name(conn->tls), &cert_ns, &cert_pod))
+		return TRUE;
+	ns = pds_pcapng_block_dup_custom_kv(block, "namespace");
+	pod = pds_pcapng_block_dup_custom_kv(block, "pod");
+	if (g_strcmp0(ns, cert_ns) == 0 && g_strcmp0(pod, cert_pod) == 0)
+		return TRUE;
+	pds_hub_conn_closef(conn, TRUE,
+			    "the certificate is for %s/%s but the source claims to be %s/%s",
+			    cert_ns, cert_pod, ns != NULL ? ns : "(no namespace)",
+			    pod != NULL ? pod : "(no pod)");
+	return FALSE;
+}
+
+/* ---- join: the only thing a connection without a certificate may do ---- */
+
+static GInetAddress *
+pds_hub_conn_dup_peer_address(PdsHubConn *conn)
+{
+	g_autoptr(GSocketAddress) addr = g_socket_get_remote_address(conn->socket, NULL);
+
+	if (addr == NULL || !G_IS_INET_SOCKET_ADDRESS(addr))
+		return NULL;
+	return g_object_ref(g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(addr)));
+}
+
+static gboolean
+pds_hub_conn_handle_join(PdsHubConn *conn, const PdsPcapngBlock *block)
+{
+	PdsHubIngest *ingest = conn->ingest;
+	PdsRecordHeader header;
+	PdsRecordIter iter;
+	guint16 code, vlen;
+	const guint8 *value;
+	guint8 kind = 0;
+	g_autofree gchar *token = NULL;
+	g_autofree gchar *csr = NULL;
+	g_autofree gchar *cert = NULL;
+	g_autoptr(GInetAddress) peer = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(PdsRecordBuilder) b = NULL;
+	g_autoptr(GBytes) record = NULL;
+
+	if (block->type == PDS_PCAPNG_BT_SHB) {
+		if (conn->have_shb) {
+			pds_hub_conn_close(conn, "join: a second Section Header Block", TRUE);
+			return FALSE;
+		}
+		conn->have_shb = TRUE;
+		conn->join_namespace = pds_pcapng_block_dup_custom_kv(block, "namespace");
+		conn->join_pod = pds_pcapng_block_dup_custom_kv(block, "pod");
+		pds_hub_conn_write_shb(conn);
+		return TRUE;
+	}
+	if ((block->type == PDS_PCAPNG_BT_CUSTOM || block->type == PDS_PCAPNG_BT_CUSTOM_NOCOPY) &&
+	    block->pen == PDS_PEN &&
+	    pds_record_iter_init(&iter, block->custom_data, block->custom_len, &header, NULL) &&
+	    header.type == PDS_RECORD_CONTROL) {
+		while (pds_record_iter_next(&iter, &code, &value, &vlen, &error)) {
+			if (code == PDS_CONTROL_KIND)
+				(void)pds_record_value_u8(value, vlen, &kind);
+			else if (code == PDS_CONTROL_MESSAGE && token == NULL)
+				token = pds_record_value_dup_string(value, vlen);
+			else if (code == PDS_CONTROL_CSR && csr == NULL)
+				csr = pds_record_value_dup_string(value, vlen);
+		}
+		if (kind == PDS_CONTROL_HEARTBEAT || kind == PDS_CONTROL_GOODBYE)
+			return TRUE;
+	}
+	if (kind != PDS_CONTROL_JOIN || error != NULL) {
+		pds_hub_conn_close(conn,
+				   "this connection has no client certificate: it may only join "
+				   "with a token",
+				   TRUE);
+		return FALSE;
+	}
+	peer = pds_hub_conn_dup_peer_address(conn);
+	cert = pds_hub_join_handle(ingest->config.join, token, csr, conn->join_namespace,
+				   conn->join_pod, peer, &error);
+	if (cert == NULL) {
+		pds_hub_conn_closef(conn, TRUE, "join refused: %s", error->message);
+		return FALSE;
+	}
+	g_message("join: issued a certificate for agent:%s/%s to %s", conn->join_namespace,
+		  conn->join_pod, conn->peer);
+	if (!conn->shb_sent)
+		pds_hub_conn_write_shb(conn);
+	b = pds_record_builder_new(PDS_RECORD_CONTROL, G_MAXUINT32,
+				   (guint64)g_get_real_time() * 1000);
+	pds_record_builder_add_u8(b, PDS_CONTROL_KIND, PDS_CONTROL_JOINED);
+	pds_record_builder_add_string(b, PDS_CONTROL_CERTIFICATE, cert);
+	record = pds_record_builder_end(g_steal_pointer(&b));
+	pds_record_write_custom_block(conn->out, record);
+	return pds_hub_conn_flush(conn);
+}
+
 static gboolean
 pds_hub_conn_handle_shb(PdsHubConn *conn, const PdsPcapngBlock *block)
 {
@@ -337,6 +449,8 @@ pds_hub_conn_handle_shb(PdsHubConn *conn, const PdsPcapngBlock *block)
 			TRUE);
 		return FALSE;
 	}
+	if (!pds_hub_conn_check_identity(conn, block))
+		return FALSE;
 	source = pds_hub_source_table_lookup(ingest->sources, source_id);
 	if (source != NULL && source->conn != NULL && source->conn != conn) {
 		PdsHubConn *old = source->conn;
@@ -579,6 +693,7 @@ pds_hub_conn_handle_custom(PdsHubConn *conn, const PdsPcapngBlock *block)
 	PdsRecordHeader header;
 	g_autoptr(GError) error = NULL;
 	guint32 session_id = G_MAXUINT32;
+	g_autoptr(GBytes) annotated = NULL;
 	gsize start;
 
 	if (block->pen != PDS_PEN) {
@@ -608,8 +723,16 @@ pds_hub_conn_handle_custom(PdsHubConn *conn, const PdsPcapngBlock *block)
 	if (header.interface_id != G_MAXUINT32 &&
 	    !pds_hub_source_lookup_interface(conn->source, header.interface_id, &session_id))
 		session_id = G_MAXUINT32;
+	if (header.type == PDS_RECORD_FLOW)
+		annotated = pds_hub_names_annotate_flow(pds_hub_store_get_names(ingest->store),
+							block->custom_data, header.length);
 	start = ingest->batch->len;
-	pds_pcapng_write_custom(ingest->batch, PDS_PEN, block->custom_data, header.length, TRUE);
+	if (annotated != NULL)
+		pds_pcapng_write_custom(ingest->batch, PDS_PEN, g_bytes_get_data(annotated, NULL),
+					g_bytes_get_size(annotated), TRUE);
+	else
+		pds_pcapng_write_custom(ingest->batch, PDS_PEN, block->custom_data, header.length,
+					TRUE);
 	/* type, length, PEN, then the record: its interface_id is at record offset 8. */
 	pds_hub_patch_u32(ingest->batch, start + 12 + 8, session_id);
 	return TRUE;
@@ -621,6 +744,8 @@ pds_hub_conn_handle_block(PdsHubConn *conn, const PdsPcapngBlock *block)
 {
 	PdsHubIngest *ingest = conn->ingest;
 
+	if (conn->join_only)
+		return pds_hub_conn_handle_join(conn, block);
 	switch (block->type) {
 	case PDS_PCAPNG_BT_SHB:
 		if (conn->started) {
@@ -775,6 +900,9 @@ pds_hub_conn_io_cb(GSocket *socket, GIOCondition cond, gpointer user_data)
 		}
 		g_clear_handle_id(&conn->handshake_timer, g_source_remove);
 		conn->state = PDS_HUB_CONN_OPEN;
+		conn->join_only = !pds_tls_conn_get_peer_verified(conn->tls);
+		if (conn->join_only)
+			g_info("ingest: %s has no client certificate: join only", conn->peer);
 		conn->last_rx = conn->last_tx = g_get_monotonic_time();
 		conn->tick_timer = g_timeout_add_seconds(1, pds_hub_conn_tick_cb, conn);
 		g_debug("ingest: TLS handshake done with %s ('%s')", conn->peer,
@@ -825,8 +953,12 @@ pds_hub_ingest_incoming_cb(GSocketService *service,
 	conn->state = PDS_HUB_CONN_HANDSHAKE;
 	ingest->conns = g_list_prepend(ingest->conns, conn);
 
-	conn->tls = pds_tls_conn_new_server(conn->socket, ingest->config.identity,
-					    ingest->config.ca, &error);
+	if (ingest->config.join != NULL)
+		conn->tls = pds_tls_conn_new_server_optional(conn->socket, ingest->config.identity,
+							     ingest->config.ca, &error);
+	else
+		conn->tls = pds_tls_conn_new_server(conn->socket, ingest->config.identity,
+						    ingest->config.ca, &error);
 	if (conn->tls == NULL) {
 		pds_hub_conn_close(conn, error->message, FALSE);
 		return TRUE;

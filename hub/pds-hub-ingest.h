@@ -9,6 +9,7 @@
 
 #include <gio/gio.h>
 
+#include "pds-hub-join.h"
 #include "pds-hub-source.h"
 #include "pds-hub-store.h"
 #include "pds-tls.h"
@@ -22,6 +23,7 @@ typedef struct {
 	PdsTlsIdentity *ca;	      /* clients must chain to it (borrowed) */
 	guint handshake_timeout_secs; /* default 10 */
 	guint heartbeat_secs;	      /* default 5; dead after 3 missed */
+	PdsHubJoin *join;	      /* (borrowed) NULL: every source needs a certificate */
 } PdsHubIngestConfig;
 
 PdsHubIngest *pds_hub_ingest_new(const PdsHubIngestConfig *config,

@@ -61,6 +61,8 @@ main(int argc, char **argv)
 	g_autofree gchar *retention = NULL;
 	g_autofree gchar *ring_size = NULL;
 	g_autofree gchar *ready_file = NULL;
+	g_autofree gchar *ca_key = NULL;
+	g_autofree gchar *join_secret_file = NULL;
 	g_auto(GStrv) names = NULL;
 	gboolean verbose = FALSE;
 	g_autofree gchar *token = NULL;
@@ -92,6 +94,10 @@ main(int argc, char **argv)
 		 N_("Name an address in every capture (repeatable)"), "IP=NAME"},
 		{"ready-file", 0, 0, G_OPTION_ARG_FILENAME, &ready_file,
 		 N_("Write the listening ports as JSON here once ready"), "PATH"},
+		{"ca-key", 0, 0, G_OPTION_ARG_FILENAME, &ca_key,
+		 N_("Session CA private key: sign the certificates of joining sources"), "CA.key"},
+		{"join-secret-file", 0, 0, G_OPTION_ARG_FILENAME, &join_secret_file,
+		 N_("File holding the secret join tokens are signed with"), "FILE"},
 		{"verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, N_("Log more"), NULL},
 		{NULL},
 	};
@@ -138,6 +144,8 @@ main(int argc, char **argv)
 	config.retention = 1024 * 1024 * 1024;
 	config.ring_size = 256 * 1024 * 1024;
 	config.names = g_strdupv(names);
+	config.ca_key_path = g_strdup(ca_key);
+	config.join_secret_path = g_strdup(join_secret_file);
 	if ((chunk_size != NULL && !pds_hub_parse_size(chunk_size, &config.chunk_size, &error)) ||
 	    (retention != NULL && !pds_hub_parse_size(retention, &config.retention, &error)) ||
 	    (ring_size != NULL && !pds_hub_parse_size(ring_size, &config.ring_size, &error))) {

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "pds-pcapng-writer.h"
+#include "pds-record-codec.h"
 
 typedef struct {
 	guint8 addr[16];
@@ -176,4 +177,145 @@ pds_hub_names_write_nrb(PdsHubNames *names, guint from, GByteArray *out)
 			pds_pcapng_nrb_add_ipv6(nrb, entry->addr, entry->name);
 	}
 	pds_pcapng_write_nrb(out, nrb);
+}
+
+GPtrArray *
+pds_hub_names_lookup_addresses(PdsHubNames *names, const char *name)
+{
+	GPtrArray *out = g_ptr_array_new_with_free_func(g_object_unref);
+	GHashTableIter iter;
+	gpointer idx;
+
+	g_return_val_if_fail(names != NULL, out);
+	g_return_val_if_fail(name != NULL, out);
+
+	/* by_addr points at each address's latest entry: its current name. */
+	g_hash_table_iter_init(&iter, names->by_addr);
+	while (g_hash_table_iter_next(&iter, NULL, &idx)) {
+		PdsHubName *entry =
+			&g_array_index(names->entries, PdsHubName, GPOINTER_TO_UINT(idx) - 1);
+		if (g_strcmp0(entry->name, name) == 0)
+			g_ptr_array_add(out, g_inet_address_new_from_bytes(
+						     entry->addr, entry->addr_len == 4
+									  ? G_SOCKET_FAMILY_IPV4
+									  : G_SOCKET_FAMILY_IPV6));
+	}
+	return out;
+}
+
+gboolean
+pds_hub_names_add_json(PdsHubNames *names, JsonNode *root, guint *n_added, GError **error)
+{
+	JsonArray *array;
+	g_autoptr(GPtrArray) addrs = g_ptr_array_new_with_free_func(g_object_unref);
+	g_autoptr(GPtrArray) texts = g_ptr_array_new();
+	guint added = 0;
+
+	g_return_val_if_fail(names != NULL, FALSE);
+
+	if (root == NULL || !JSON_NODE_HOLDS_ARRAY(root)) {
+		g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+				    "expected a JSON array of {\"ip\": ..., \"name\": ...}");
+		return FALSE;
+	}
+	array = json_node_get_array(root);
+	/* Check everything first: a bad entry adds nothing. */
+	for (guint i = 0; i < json_array_get_length(array); i++) {
+		JsonNode *el = json_array_get_element(array, i);
+		JsonObject *obj = JSON_NODE_HOLDS_OBJECT(el) ? json_node_get_object(el) : NULL;
+		const char *ip = NULL, *name = NULL;
+		GInetAddress *addr = NULL;
+
+		if (obj != NULL && json_object_has_member(obj, "ip") &&
+		    json_object_has_member(obj, "name") &&
+		    JSON_NODE_HOLDS_VALUE(json_object_get_member(obj, "ip")) &&
+		    JSON_NODE_HOLDS_VALUE(json_object_get_member(obj, "name"))) {
+			ip = json_object_get_string_member(obj, "ip");
+			name = json_object_get_string_member(obj, "name");
+		}
+		if (ip != NULL)
+			addr = g_inet_address_new_from_string(ip);
+		if (addr == NULL || name == NULL || name[0] == '\0' ||
+		    !g_utf8_validate(name, -1, NULL) || strlen(name) > 255) {
+			g_clear_object(&addr);
+			g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+				    "entry %u is not {\"ip\": \"<IPv4 or IPv6 address>\", "
+				    "\"name\": \"<1..255 characters>\"}",
+				    i);
+			return FALSE;
+		}
+		g_ptr_array_add(addrs, addr);
+		g_ptr_array_add(texts, (gpointer)name);
+	}
+	for (guint i = 0; i < addrs->len; i++) {
+		GInetAddress *addr = g_ptr_array_index(addrs, i);
+		if (pds_hub_names_add(names, g_inet_address_to_bytes(addr),
+				      g_inet_address_get_native_size(addr),
+				      g_ptr_array_index(texts, i)))
+			added++;
+	}
+	if (n_added != NULL)
+		*n_added = added;
+	return TRUE;
+}
+
+const char *
+pds_hub_names_lookup(PdsHubNames *names, const guint8 *addr, gsize addr_len)
+{
+	g_autofree gchar *key = NULL;
+	gpointer idx;
+
+	g_return_val_if_fail(names != NULL, NULL);
+	if (addr_len != 4 && addr_len != 16)
+		return NULL;
+	key = pds_hub_names_key(addr, addr_len);
+	idx = g_hash_table_lookup(names->by_addr, key);
+	if (idx == NULL)
+		return NULL;
+	return g_array_index(names->entries, PdsHubName, GPOINTER_TO_UINT(idx) - 1).name;
+}
+
+GBytes *
+pds_hub_names_annotate_flow(PdsHubNames *names, const guint8 *record, gsize len)
+{
+	PdsRecordHeader header;
+	PdsRecordIter iter;
+	guint16 code, vlen;
+	const guint8 *value;
+	const char *src_name = NULL, *dst_name = NULL;
+	gboolean have_src_name = FALSE, have_dst_name = FALSE;
+	g_autoptr(PdsRecordBuilder) b = NULL;
+
+	g_return_val_if_fail(names != NULL, NULL);
+
+	if (names->entries->len == 0 || !pds_record_iter_init(&iter, record, len, &header, NULL) ||
+	    header.type != PDS_RECORD_FLOW)
+		return NULL;
+	while (pds_record_iter_next(&iter, &code, &value, &vlen, NULL)) {
+		if (code == PDS_FLOW_SRC_ADDR)
+			src_name = pds_hub_names_lookup(names, value, vlen);
+		else if (code == PDS_FLOW_DST_ADDR)
+			dst_name = pds_hub_names_lookup(names, value, vlen);
+		else if (code == PDS_FLOW_SRC_NAME)
+			have_src_name = TRUE;
+		else if (code == PDS_FLOW_DST_NAME)
+			have_dst_name = TRUE;
+	}
+	if (have_src_name)
+		src_name = NULL;
+	if (have_dst_name)
+		dst_name = NULL;
+	if (src_name == NULL && dst_name == NULL)
+		return NULL;
+	/* Rebuilt field by field: a malformed record stops the copy where the
+	 * iterator stops, and keeps what came before. */
+	b = pds_record_builder_new(PDS_RECORD_FLOW, header.interface_id, header.timestamp_ns);
+	pds_record_iter_init(&iter, record, len, &header, NULL);
+	while (pds_record_iter_next(&iter, &code, &value, &vlen, NULL))
+		pds_record_builder_add(b, code, value, vlen);
+	if (src_name != NULL)
+		pds_record_builder_add_string(b, PDS_FLOW_SRC_NAME, src_name);
+	if (dst_name != NULL)
+		pds_record_builder_add_string(b, PDS_FLOW_DST_NAME, dst_name);
+	return pds_record_builder_end(g_steal_pointer(&b));
 }

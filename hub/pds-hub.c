@@ -11,6 +11,7 @@
 
 #include "pds-hub-api.h"
 #include "pds-hub-ingest.h"
+#include "pds-hub-join.h"
 #include "pds-hub-names.h"
 #include "pds-hub-source.h"
 #include "pds-hub-store.h"
@@ -24,6 +25,7 @@ struct _PdsHub {
 	PdsHubStore *store;
 	PdsHubSourceTable *sources;
 	PdsHubIngest *ingest;
+	PdsHubJoin *join;
 	PdsHubApi *api;
 	guint16 ingest_port;
 	guint16 api_port;
@@ -40,6 +42,8 @@ pds_hub_config_clear(PdsHubConfig *config)
 	g_free(config->ingest_address);
 	g_free(config->api_address);
 	g_strfreev(config->names);
+	g_free(config->ca_key_path);
+	g_free(config->join_secret_path);
 	memset(config, 0, sizeof(*config));
 }
 
@@ -65,8 +69,19 @@ pds_hub_new(const PdsHubConfig *config, GError **error)
 		g_prefix_error(error, "cannot load the hub certificate: ");
 		return NULL;
 	}
-	/* Only the certificate: the hub verifies sources, it signs nothing. */
-	hub->ca = pds_tls_identity_new_trust_from_file(config->ca_path, error);
+	if ((config->ca_key_path == NULL) != (config->join_secret_path == NULL)) {
+		g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+				    "join needs both --ca-key and --join-secret-file");
+		return NULL;
+	}
+	if (config->ca_key_path != NULL) {
+		/* With the key: the hub signs the certificates of joining sources. */
+		hub->ca = pds_tls_identity_new_from_files(config->ca_path, config->ca_key_path,
+							  error);
+	} else {
+		/* Only the certificate: the hub verifies sources, it signs nothing. */
+		hub->ca = pds_tls_identity_new_trust_from_file(config->ca_path, error);
+	}
 	if (hub->ca == NULL) {
 		g_prefix_error(error, "cannot load the session CA: ");
 		return NULL;
@@ -89,8 +104,15 @@ pds_hub_new(const PdsHubConfig *config, GError **error)
 			   pds_hub_store_get_failure(hub->store));
 	hub->sources = pds_hub_source_table_new();
 
+	if (config->join_secret_path != NULL) {
+		hub->join = pds_hub_join_new(hub->ca, config->join_secret_path, config->data_dir,
+					     hub->names, error);
+		if (hub->join == NULL)
+			return NULL;
+	}
 	ingest_config.identity = hub->identity;
 	ingest_config.ca = hub->ca;
+	ingest_config.join = hub->join;
 	hub->ingest = pds_hub_ingest_new(&ingest_config, hub->store, hub->sources);
 	hub->api = pds_hub_api_new(config->token, hub->store, hub->sources);
 	return g_steal_pointer(&hub);
@@ -149,6 +171,7 @@ pds_hub_free(PdsHub *hub)
 		return;
 	g_clear_pointer(&hub->api, pds_hub_api_free);
 	g_clear_pointer(&hub->ingest, pds_hub_ingest_free);
+	g_clear_pointer(&hub->join, pds_hub_join_free);
 	g_clear_pointer(&hub->sources, pds_hub_source_table_free);
 	g_clear_pointer(&hub->store, pds_hub_store_free);
 	g_clear_pointer(&hub->names, pds_hub_names_free);

@@ -20,7 +20,9 @@ typedef struct {
 	guint64 chunk_size;
 	guint64 retention;
 	guint64 ring_size;
-	gchar **names; /* "IP=NAME" */
+	gchar **names;	    /* "IP=NAME" */
+	gchar *ca_key_path; /* with join_secret_path: sources may join (DESIGN.md "Security") */
+	gchar *join_secret_path;
 } PdsHubConfig;
 
 void pds_hub_config_clear(PdsHubConfig *config);

@@ -185,6 +185,8 @@ typedef enum {
 	PDS_CONTROL_SEQ = 2,	 /* u64 */
 	PDS_CONTROL_SOURCE_ID = 3, /* string */
 	PDS_CONTROL_MESSAGE = 4, /* string */
+	PDS_CONTROL_CSR = 5,	 /* string: PEM certificate request (JOIN) */
+	PDS_CONTROL_CERTIFICATE = 6, /* string: PEM certificate (JOINED) */
 } PdsControlField;
 
 typedef enum {
@@ -194,4 +196,8 @@ typedef enum {
 	PDS_CONTROL_HEARTBEAT = 4,  /* both ways, when idle */
 	PDS_CONTROL_CHECKPOINT = 5, /* in hub chunk files only: SOURCE_ID stored up to SEQ */
 	PDS_CONTROL_GOODBYE = 6,    /* either side: closing on purpose, MESSAGE says why */
+	/* source -> hub on a connection without a client certificate: MESSAGE =
+	 * join token, CSR = the source's certificate request */
+	PDS_CONTROL_JOIN = 7,
+	PDS_CONTROL_JOINED = 8, /* hub -> source: CERTIFICATE = the issued client certificate */
 } PdsControlKind;

@@ -590,6 +590,10 @@ struct _PdsTlsConn {
 	gchar *refusal; /* why the verify callback refused the peer */
 	gnutls_alert_description_t refusal_alert;
 	gboolean handshake_done;
+	gboolean cert_optional;	   /* server: a client without a certificate is let in */
+	gboolean peer_verified;	   /* the peer presented a certificate that verified */
+	gchar *pinned_fingerprint; /* client: "sha256:<hex>" of the CA, no CA file */
+	GBytes *pinned_ca_der;	   /* client: the chain's certificate that matched the pin */
 };
 
 void
@@ -605,6 +609,8 @@ pds_tls_conn_free(PdsTlsConn *conn)
 	g_free(conn->server_name);
 	g_free(conn->peer_name);
 	g_free(conn->refusal);
+	g_free(conn->pinned_fingerprint);
+	g_clear_pointer(&conn->pinned_ca_der, g_bytes_unref);
 	g_free(conn);
 }
 
@@ -634,6 +640,126 @@ pds_tls_describe_status(PdsTlsConn *conn, unsigned int status)
 	return msg;
 }
 
+static void
+pds_tls_conn_refuse(PdsTlsConn *conn, gnutls_alert_description_t alert, gchar *reason)
+{
+	g_free(conn->refusal);
+	conn->refusal = reason;
+	conn->refusal_alert = alert;
+}
+
+static gchar *
+pds_tls_datum_dup_fingerprint(const gnutls_datum_t *der)
+{
+	guint8 digest[32];
+	size_t size = sizeof(digest);
+	GString *str;
+
+	if (gnutls_fingerprint(GNUTLS_DIG_SHA256, der, digest, &size) < 0)
+		return NULL;
+	str = g_string_new("sha256:");
+	for (gsize i = 0; i < size; i++)
+		g_string_append_printf(str, "%02x", digest[i]);
+	return g_string_free(str, FALSE);
+}
+
+/*
+ * A client that holds no CA file but the CA's fingerprint (a joining agent):
+ * the server sends its chain with the CA; the certificate of that chain whose
+ * SHA-256 matches the pin, and is a CA, becomes the only trust anchor the
+ * rest of the chain is verified against.
+ */
+static int
+pds_tls_verify_pinned(PdsTlsConn *conn, gnutls_typed_vdata_st *data, unsigned int n_data)
+{
+	unsigned int n_certs = 0, status = 0;
+	const gnutls_datum_t *certs = gnutls_certificate_get_peers(conn->session, &n_certs);
+	gnutls_x509_crt_t chain[16];
+	gnutls_x509_trust_list_t list = NULL;
+	gnutls_x509_crt_t anchor = NULL;
+	guint n_chain = 0;
+	int pinned = -1;
+	int rc;
+
+	for (guint i = 0; i < n_certs && i < G_N_ELEMENTS(chain); i++) {
+		g_autofree gchar *fp = pds_tls_datum_dup_fingerprint(&certs[i]);
+		if (fp != NULL && g_ascii_strcasecmp(fp, conn->pinned_fingerprint) == 0)
+			pinned = (int)i;
+	}
+	if (pinned < 0) {
+		pds_tls_conn_refuse(
+			conn, GNUTLS_A_UNKNOWN_CA,
+			g_strdup_printf(
+				"the server's certificate chain does not contain the pinned "
+				"session CA %s; this is not the hub of this session",
+				conn->pinned_fingerprint));
+		return GNUTLS_E_CERTIFICATE_ERROR;
+	}
+	rc = gnutls_x509_crt_init(&anchor);
+	if (rc >= 0)
+		rc = gnutls_x509_crt_import(anchor, &certs[pinned], GNUTLS_X509_FMT_DER);
+	if (rc < 0 || gnutls_x509_crt_get_basic_constraints(anchor, NULL, NULL, NULL) != 1) {
+		if (anchor != NULL)
+			gnutls_x509_crt_deinit(anchor);
+		pds_tls_conn_refuse(
+			conn, GNUTLS_A_BAD_CERTIFICATE,
+			g_strdup("the certificate matching the pinned fingerprint is not "
+				 "a CA certificate"));
+		return GNUTLS_E_CERTIFICATE_ERROR;
+	}
+	rc = gnutls_x509_trust_list_init(&list, 0);
+	if (rc >= 0)
+		rc = gnutls_x509_trust_list_add_cas(list, &anchor, 1, 0);
+	if (rc < 0) {
+		gnutls_x509_crt_deinit(anchor);
+		if (list != NULL)
+			gnutls_x509_trust_list_deinit(list, 1);
+		pds_tls_conn_refuse(
+			conn, GNUTLS_A_INTERNAL_ERROR,
+			g_strdup_printf("cannot trust the pinned CA: %s", gnutls_strerror(rc)));
+		return GNUTLS_E_CERTIFICATE_ERROR;
+	}
+	/* The list owns the anchor now. The chain is the leaf and its issuers,
+	 * without the anchor itself. */
+	for (guint i = 0; i < n_certs && n_chain < G_N_ELEMENTS(chain); i++) {
+		if ((int)i == pinned)
+			continue;
+		if (gnutls_x509_crt_init(&chain[n_chain]) < 0)
+			break;
+		if (gnutls_x509_crt_import(chain[n_chain], &certs[i], GNUTLS_X509_FMT_DER) < 0) {
+			gnutls_x509_crt_deinit(chain[n_chain]);
+			break;
+		}
+		n_chain++;
+	}
+	if (n_chain == 0) {
+		rc = GNUTLS_E_NO_CERTIFICATE_FOUND;
+	} else {
+		rc = gnutls_x509_trust_list_verify_crt2(list, chain, n_chain, data, n_data, 0,
+							&status, NULL);
+	}
+	for (guint i = 0; i < n_chain; i++)
+		gnutls_x509_crt_deinit(chain[i]);
+	gnutls_x509_trust_list_deinit(list, 1);
+	if (rc < 0) {
+		pds_tls_conn_refuse(conn, GNUTLS_A_BAD_CERTIFICATE,
+				    g_strdup_printf("cannot verify the server certificate: %s",
+						    gnutls_strerror(rc)));
+		return GNUTLS_E_CERTIFICATE_ERROR;
+	}
+	if (status != 0) {
+		pds_tls_conn_refuse(conn,
+				    (status & GNUTLS_CERT_SIGNER_NOT_FOUND)
+					    ? GNUTLS_A_UNKNOWN_CA
+					    : GNUTLS_A_BAD_CERTIFICATE,
+				    pds_tls_describe_status(conn, status));
+		return GNUTLS_E_CERTIFICATE_ERROR;
+	}
+	g_clear_pointer(&conn->pinned_ca_der, g_bytes_unref);
+	conn->pinned_ca_der = g_bytes_new(certs[pinned].data, certs[pinned].size);
+	return 0;
+}
+
 /* Runs inside the handshake, so a refused peer gets an alert instead of a
  * session that we would only drop afterwards. */
 static int
@@ -645,6 +771,8 @@ pds_tls_verify_cb(gnutls_session_t session)
 	int rc;
 
 	if (gnutls_certificate_get_peers(session, &list_size) == NULL || list_size == 0) {
+		if (conn->is_server && conn->cert_optional)
+			return 0;
 		g_free(conn->refusal);
 		conn->refusal = g_strdup(conn->is_server ? "client certificate missing"
 							 : "server certificate missing");
@@ -664,6 +792,8 @@ pds_tls_verify_cb(gnutls_session_t session)
 	data[n].size = 0;
 	n++;
 
+	if (conn->pinned_fingerprint != NULL)
+		return pds_tls_verify_pinned(conn, data, n);
 	rc = gnutls_certificate_verify_peers(session, data, n, &status);
 	if (rc < 0) {
 		g_free(conn->refusal);
@@ -687,12 +817,20 @@ pds_tls_verify_cb(gnutls_session_t session)
 	return 0;
 }
 
+/* Options of pds_tls_conn_new() beyond the plain mutual-TLS server and client. */
+typedef enum {
+	PDS_TLS_CONN_SEND_CA = 1 << 0, /* server: send [identity, CA] as its chain */
+	PDS_TLS_CONN_CERT_OPTIONAL = 1
+				     << 1, /* server: request, not require, a client certificate */
+} PdsTlsConnFlags;
+
 static PdsTlsConn *
 pds_tls_conn_new(GSocket *socket,
 		 PdsTlsIdentity *identity,
 		 PdsTlsIdentity *ca,
 		 gboolean is_server,
 		 const char *server_name,
+		 PdsTlsConnFlags conn_flags,
 		 GError **error)
 {
 	g_autoptr(PdsTlsConn) conn = g_new0(PdsTlsConn, 1);
@@ -714,9 +852,11 @@ pds_tls_conn_new(GSocket *socket,
 			    identity->common_name);
 		return NULL;
 	}
+	conn->cert_optional = (conn_flags & PDS_TLS_CONN_CERT_OPTIONAL) != 0;
 	if (identity != NULL) {
-		gnutls_x509_crt_t crt = identity->crt;
-		rc = gnutls_certificate_set_x509_key(conn->creds, &crt, 1, identity->key);
+		gnutls_x509_crt_t chain[2] = {identity->crt, ca != NULL ? ca->crt : NULL};
+		guint n_chain = (conn_flags & PDS_TLS_CONN_SEND_CA) && ca != NULL ? 2 : 1;
+		rc = gnutls_certificate_set_x509_key(conn->creds, chain, n_chain, identity->key);
 		if (!pds_tls_check(rc, "cannot use the certificate and key for TLS", error))
 			return NULL;
 	}
@@ -742,7 +882,9 @@ pds_tls_conn_new(GSocket *socket,
 	if (!pds_tls_check(rc, "cannot set TLS credentials", error))
 		return NULL;
 	if (is_server) {
-		gnutls_certificate_server_set_request(conn->session, GNUTLS_CERT_REQUIRE);
+		gnutls_certificate_server_set_request(conn->session, conn->cert_optional
+									     ? GNUTLS_CERT_REQUEST
+									     : GNUTLS_CERT_REQUIRE);
 		/* Without the CA names in the request, a client holding a
 		 * certificate of another CA still sends it, and is told that
 		 * its CA is wrong rather than that it has no certificate. */
@@ -767,7 +909,7 @@ pds_tls_conn_new_server(GSocket *socket,
 	g_return_val_if_fail(identity != NULL, NULL);
 	g_return_val_if_fail(ca != NULL, NULL);
 	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
-	return pds_tls_conn_new(socket, identity, ca, TRUE, NULL, error);
+	return pds_tls_conn_new(socket, identity, ca, TRUE, NULL, 0, error);
 }
 
 PdsTlsConn *
@@ -780,7 +922,69 @@ pds_tls_conn_new_client(GSocket *socket,
 	g_return_val_if_fail(G_IS_SOCKET(socket), NULL);
 	g_return_val_if_fail(ca != NULL, NULL);
 	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
-	return pds_tls_conn_new(socket, identity, ca, FALSE, server_name, error);
+	return pds_tls_conn_new(socket, identity, ca, FALSE, server_name, 0, error);
+}
+
+PdsTlsConn *
+pds_tls_conn_new_server_optional(GSocket *socket,
+				 PdsTlsIdentity *identity,
+				 PdsTlsIdentity *ca,
+				 GError **error)
+{
+	g_return_val_if_fail(G_IS_SOCKET(socket), NULL);
+	g_return_val_if_fail(identity != NULL, NULL);
+	g_return_val_if_fail(ca != NULL, NULL);
+	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+	return pds_tls_conn_new(socket, identity, ca, TRUE, NULL,
+				PDS_TLS_CONN_SEND_CA | PDS_TLS_CONN_CERT_OPTIONAL, error);
+}
+
+PdsTlsConn *
+pds_tls_conn_new_client_pinned(GSocket *socket,
+			       const char *ca_fingerprint,
+			       const char *server_name,
+			       GError **error)
+{
+	PdsTlsConn *conn;
+
+	g_return_val_if_fail(G_IS_SOCKET(socket), NULL);
+	g_return_val_if_fail(ca_fingerprint != NULL, NULL);
+	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
+	if (!g_str_has_prefix(ca_fingerprint, "sha256:") || strlen(ca_fingerprint) != 7 + 64) {
+		g_set_error(error, PDS_TLS_ERROR, PDS_TLS_ERROR_FAILED,
+			    "CA fingerprint \"%s\" is not of the form sha256:<64 hex digits>; "
+			    "copy it exactly as the session controller printed it",
+			    ca_fingerprint);
+		return NULL;
+	}
+	conn = pds_tls_conn_new(socket, NULL, NULL, FALSE, server_name, 0, error);
+	if (conn != NULL)
+		conn->pinned_fingerprint = g_ascii_strdown(ca_fingerprint, -1);
+	return conn;
+}
+
+gboolean
+pds_tls_conn_get_peer_verified(PdsTlsConn *conn)
+{
+	g_return_val_if_fail(conn != NULL, FALSE);
+	return conn->handshake_done && conn->peer_verified;
+}
+
+PdsTlsIdentity *
+pds_tls_conn_dup_pinned_ca(PdsTlsConn *conn)
+{
+	g_auto(gnutls_x509_crt_t) crt = NULL;
+	gnutls_datum_t der;
+
+	g_return_val_if_fail(conn != NULL, NULL);
+	if (conn->pinned_ca_der == NULL || gnutls_x509_crt_init(&crt) < 0)
+		return NULL;
+	der.data = (unsigned char *)g_bytes_get_data(conn->pinned_ca_der, NULL);
+	der.size = g_bytes_get_size(conn->pinned_ca_der);
+	if (gnutls_x509_crt_import(crt, &der, GNUTLS_X509_FMT_DER) < 0)
+		return NULL;
+	return pds_tls_identity_new_take(g_steal_pointer(&crt), NULL);
 }
 
 static gboolean
@@ -877,8 +1081,11 @@ pds_tls_conn_handshake(PdsTlsConn *conn, GError **error)
 		const gnutls_datum_t *certs = gnutls_certificate_get_peers(conn->session, &n);
 		g_auto(gnutls_x509_crt_t) crt = NULL;
 		if (certs != NULL && n > 0 && gnutls_x509_crt_init(&crt) >= 0 &&
-		    gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER) >= 0)
+		    gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER) >= 0) {
 			conn->peer_name = pds_tls_crt_dup_common_name(crt);
+			/* the verify callback refused every certificate that did not verify */
+			conn->peer_verified = TRUE;
+		}
 	}
 	g_debug("TLS handshake done with %s '%s'", conn->is_server ? "client" : "server",
 		conn->peer_name != NULL ? conn->peer_name : "");

@@ -91,6 +91,31 @@ PdsTlsConn *pds_tls_conn_new_client(GSocket *socket,
 				    PdsTlsIdentity *ca,
 				    const char *server_name,
 				    GError **error);
+/*
+ * The hub's ingest when join is on: sends its chain with @ca (so joining
+ * clients can pin it) and lets a client without a certificate complete the
+ * handshake; a certificate that is presented must still chain to @ca. The
+ * caller checks pds_tls_conn_get_peer_verified() and allows such a connection
+ * nothing but the join exchange.
+ */
+PdsTlsConn *pds_tls_conn_new_server_optional(GSocket *socket,
+					     PdsTlsIdentity *identity,
+					     PdsTlsIdentity *ca,
+					     GError **error);
+/*
+ * A client without a client certificate and without a CA file: the server's
+ * chain must contain a CA certificate whose SHA-256 fingerprint is
+ * @ca_fingerprint ("sha256:<hex>", as pds_tls_identity_get_fingerprint()),
+ * and the server certificate must chain to it and name @server_name.
+ */
+PdsTlsConn *pds_tls_conn_new_client_pinned(GSocket *socket,
+					   const char *ca_fingerprint,
+					   const char *server_name,
+					   GError **error);
+/* After the handshake: TRUE when the peer presented a certificate that verified. */
+gboolean pds_tls_conn_get_peer_verified(PdsTlsConn *conn);
+/* Pinned client, after the handshake: the pinned CA (certificate only), or NULL. */
+PdsTlsIdentity *pds_tls_conn_dup_pinned_ca(PdsTlsConn *conn);
 void pds_tls_conn_free(PdsTlsConn *conn);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PdsTlsConn, pds_tls_conn_free)
 
