@@ -301,6 +301,17 @@ pds_kube_tunnel_read_local(PdsKubeTunnel *t)
 				  pds_kube_tunnel_local_read_cb, t);
 }
 
+/*
+ * Messages already received are still delivered after a close has begun; closing
+ * twice is a programmer error in libsoup, so close only an open connection.
+ */
+static void
+pds_kube_tunnel_close_ws(SoupWebsocketConnection *ws, gushort code)
+{
+	if (soup_websocket_connection_get_state(ws) == SOUP_WEBSOCKET_STATE_OPEN)
+		soup_websocket_connection_close(ws, code, NULL);
+}
+
 static void
 pds_kube_tunnel_message_cb(SoupWebsocketConnection *ws,
 			   gint type,
@@ -313,7 +324,8 @@ pds_kube_tunnel_message_cb(SoupWebsocketConnection *ws,
 	guint channel;
 	g_autoptr(GError) error_local = NULL;
 
-	if (len < 1)
+	/* A connection being closed has nowhere to deliver data any more. */
+	if (len < 1 || soup_websocket_connection_get_state(ws) != SOUP_WEBSOCKET_STATE_OPEN)
 		return;
 	channel = data[0];
 	data++;
@@ -321,7 +333,7 @@ pds_kube_tunnel_message_cb(SoupWebsocketConnection *ws,
 	if (channel > PDS_KUBE_PF_CHANNEL_ERROR) {
 		pds_kube_tunnel_set_error(t, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
 					  "the API server used unknown channel %u", channel);
-		soup_websocket_connection_close(ws, SOUP_WEBSOCKET_CLOSE_PROTOCOL_ERROR, NULL);
+		pds_kube_tunnel_close_ws(ws, SOUP_WEBSOCKET_CLOSE_PROTOCOL_ERROR);
 		return;
 	}
 	if (!t->seen_port[channel]) {
@@ -331,8 +343,7 @@ pds_kube_tunnel_message_cb(SoupWebsocketConnection *ws,
 			pds_kube_tunnel_set_error(t, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
 						  "the first message on channel %u has no port",
 						  channel);
-			soup_websocket_connection_close(ws, SOUP_WEBSOCKET_CLOSE_PROTOCOL_ERROR,
-							NULL);
+			pds_kube_tunnel_close_ws(ws, SOUP_WEBSOCKET_CLOSE_PROTOCOL_ERROR);
 			return;
 		}
 		port = (guint16)(data[0] | (data[1] << 8));
@@ -351,7 +362,7 @@ pds_kube_tunnel_message_cb(SoupWebsocketConnection *ws,
 		pds_kube_tunnel_set_error(t, G_IO_ERROR, G_IO_ERROR_FAILED, "%s",
 					  t->error_text->str);
 		/* The kubelet reports a failed dial here; this connection is dead. */
-		soup_websocket_connection_close(ws, SOUP_WEBSOCKET_CLOSE_NORMAL, NULL);
+		pds_kube_tunnel_close_ws(ws, SOUP_WEBSOCKET_CLOSE_NORMAL);
 		return;
 	}
 	/* Blocking on purpose: see the file comment (backpressure). */
@@ -359,7 +370,7 @@ pds_kube_tunnel_message_cb(SoupWebsocketConnection *ws,
 				       len, NULL, t->cancellable, &error_local)) {
 		g_debug("port-forward %s/%s:%u: local write: %s", t->pf->namespace_, t->pf->pod,
 			t->pf->remote_port, error_local->message);
-		soup_websocket_connection_close(ws, SOUP_WEBSOCKET_CLOSE_NORMAL, NULL);
+		pds_kube_tunnel_close_ws(ws, SOUP_WEBSOCKET_CLOSE_NORMAL);
 	}
 }
 

@@ -114,7 +114,7 @@ fixture_setup(Fixture *f, gconstpointer data)
 	const char *hosts[] = {"podscope-hub", "127.0.0.1", NULL};
 	g_autoptr(PdsTlsIdentity) server = NULL;
 
-	f->dir = g_dir_make_tmp("pds-join-XXXXXX", &error);
+	f->dir = g_dir_make_tmp(NULL, &error);
 	g_assert_no_error(error);
 	f->data_dir = g_build_filename(f->dir, "data", NULL);
 	f->ca = pds_tls_identity_new_ca("join test CA", &error);

@@ -353,6 +353,27 @@ test_hub_stream(void)
 		g_assert_nonnull(strstr(text, "refused the API token"));
 	}
 
+	/* The reader goes away (Wireshark stopped reading): a normal stop, status 0. */
+	{
+		g_autofree gchar *text = NULL;
+		ssize_t got;
+
+		extcap = spawn_extcap(url, pds_local_session_get_token(session), fifo, &err_fd);
+		fd = open(fifo, O_RDONLY | O_CLOEXEC);
+		g_assert_cmpint(fd, >=, 0);
+		got = read(fd, buf, 64);
+		g_assert_cmpint(got, >, 0);
+		close(fd);
+		for (guint i = 6; i <= 9; i++)
+			curl(&net, i);
+		status = wait_exit(extcap, 25000);
+		g_spawn_close_pid(extcap);
+		text = read_all_fd(err_fd);
+		g_test_message("closed fifo: status %d, stderr: %s", status, text);
+		g_assert_true(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+		g_assert_cmpstr(text, ==, "");
+	}
+
 	/* The graceful stop: agents flush, then the hub ends. */
 	{
 		g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
