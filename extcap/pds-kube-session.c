@@ -43,7 +43,7 @@
 /* A watch that cannot reconnect for this long means the API is gone. */
 #define PDS_KUBE_API_LOST_SECS 30
 
-G_DEFINE_QUARK(pds - kube - session - error - quark, pds_kube_session_error)
+G_DEFINE_QUARK(pds_kube_session_error_quark, pds_kube_session_error)
 
 typedef struct {
 	gchar *key;	   /* "ns/pod" */

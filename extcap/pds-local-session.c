@@ -48,7 +48,7 @@
 #define PDS_PCAPNG_TYPE_SPB 0x00000003u
 #define PDS_PCAPNG_TYPE_EPB 0x00000006u
 
-G_DEFINE_QUARK(pds - local - session - error - quark, pds_local_session_error)
+G_DEFINE_QUARK(pds_local_session_error_quark, pds_local_session_error)
 
 typedef struct {
 	gchar *label; /* "podscope-hub", "podscope-agent web/eth0" */

@@ -16,7 +16,7 @@
 #include "pds-pcapng-writer.h"
 #include "pds-record-codec.h"
 
-G_DEFINE_QUARK(pds - join - error - quark, pds_join_error)
+G_DEFINE_QUARK(pds_join_error_quark, pds_join_error)
 
 #define PDS_JOIN_DEFAULT_TIMEOUT_SECS 15
 #define PDS_JOIN_DEFAULT_LIFETIME     (24u * 3600u)

@@ -13,7 +13,7 @@
 
 #include "pds-pcapng-reader.h"
 
-G_DEFINE_QUARK(pds - pcapng - error - quark, pds_pcapng_error)
+G_DEFINE_QUARK(pds_pcapng_error_quark, pds_pcapng_error)
 
 /* Drop the consumed front once it is at least this big (or half the buffer). */
 #define COMPACT_THRESHOLD (256u * 1024u)

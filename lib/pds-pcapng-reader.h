@@ -17,9 +17,9 @@ G_BEGIN_DECLS
 GQuark pds_pcapng_error_quark(void);
 
 typedef enum {
-	PDS_PCAPNG_ERROR_MALFORMED, /* a block that breaks the format */
-	PDS_PCAPNG_ERROR_TRUNCATED, /* the input ended inside a block */
-	PDS_PCAPNG_ERROR_NO_SECTION, /* a block before any Section Header Block */
+	PDS_PCAPNG_ERROR_MALFORMED,   /* a block that breaks the format */
+	PDS_PCAPNG_ERROR_TRUNCATED,   /* the input ended inside a block */
+	PDS_PCAPNG_ERROR_NO_SECTION,  /* a block before any Section Header Block */
 	PDS_PCAPNG_ERROR_UNSUPPORTED, /* e.g. a section of major version != 1 */
 } PdsPcapngError;
 
@@ -39,18 +39,18 @@ typedef struct {
  */
 typedef struct {
 	guint32 type;
-	guint64 offset;	    /* offset of the block's first byte in the stream */
-	guint32 length;	    /* total block length */
-	guint section;	    /* 0-based index of the section */
+	guint64 offset;	     /* offset of the block's first byte in the stream */
+	guint32 length;	     /* total block length */
+	guint section;	     /* 0-based index of the section */
 	gboolean big_endian; /* byte order of the section */
-	const guint8 *raw;  /* whole block */
-	const guint8 *body; /* after type+length, before the trailing length */
+	const guint8 *raw;   /* whole block */
+	const guint8 *body;  /* after type+length, before the trailing length */
 	gsize body_len;
 
 	/* EPB, SPB (interface 0), ISB */
 	guint32 interface_id;
-	guint64 timestamp;	/* in interface units (EPB, ISB) */
-	guint64 timestamp_ns;	/* converted with the interface's if_tsresol */
+	guint64 timestamp;    /* in interface units (EPB, ISB) */
+	guint64 timestamp_ns; /* converted with the interface's if_tsresol */
 	/* EPB, SPB */
 	guint32 caplen;
 	guint32 origlen;
@@ -100,10 +100,8 @@ typedef gboolean (*PdsPcapngBlockFunc)(PdsPcapngReader *reader,
 				       const PdsPcapngBlock *block,
 				       gpointer user_data,
 				       GError **error);
-gboolean pds_pcapng_read_file(const char *path,
-			      PdsPcapngBlockFunc func,
-			      gpointer user_data,
-			      GError **error);
+gboolean
+pds_pcapng_read_file(const char *path, PdsPcapngBlockFunc func, gpointer user_data, GError **error);
 
 /* Options, in the byte order of the block's section. */
 typedef struct {

@@ -46,11 +46,8 @@ void pds_pcapng_write_isb(GByteArray *out,
 			  guint32 interface_id,
 			  guint64 timestamp,
 			  const PdsPcapngOptions *opts);
-void pds_pcapng_write_custom(GByteArray *out,
-			     guint32 pen,
-			     const guint8 *data,
-			     gsize len,
-			     gboolean copyable);
+void pds_pcapng_write_custom(
+	GByteArray *out, guint32 pen, const guint8 *data, gsize len, gboolean copyable);
 
 /* Name Resolution Block: collect entries, then write them as one block. */
 typedef struct _PdsPcapngNrb PdsPcapngNrb;

@@ -10,22 +10,22 @@
 G_BEGIN_DECLS
 
 /* Block types */
-#define PDS_PCAPNG_BT_SHB	      0x0A0D0D0Au
-#define PDS_PCAPNG_BT_IDB	      0x00000001u
-#define PDS_PCAPNG_BT_SPB	      0x00000003u
-#define PDS_PCAPNG_BT_NRB	      0x00000004u
-#define PDS_PCAPNG_BT_ISB	      0x00000005u
-#define PDS_PCAPNG_BT_EPB	      0x00000006u
-#define PDS_PCAPNG_BT_CUSTOM	      0x00000BADu /* copyable custom block */
+#define PDS_PCAPNG_BT_SHB	    0x0A0D0D0Au
+#define PDS_PCAPNG_BT_IDB	    0x00000001u
+#define PDS_PCAPNG_BT_SPB	    0x00000003u
+#define PDS_PCAPNG_BT_NRB	    0x00000004u
+#define PDS_PCAPNG_BT_ISB	    0x00000005u
+#define PDS_PCAPNG_BT_EPB	    0x00000006u
+#define PDS_PCAPNG_BT_CUSTOM	    0x00000BADu /* copyable custom block */
 #define PDS_PCAPNG_BT_CUSTOM_NOCOPY 0x40000BADu
 
 #define PDS_PCAPNG_BYTE_ORDER_MAGIC 0x1A2B3C4Du
 
 /* Generic options */
-#define PDS_PCAPNG_OPT_ENDOFOPT	   0
-#define PDS_PCAPNG_OPT_COMMENT	   1
-#define PDS_PCAPNG_OPT_CUSTOM_STR   2988 /* copyable, UTF-8 after the PEN */
-#define PDS_PCAPNG_OPT_CUSTOM_BIN   2989 /* copyable, binary after the PEN */
+#define PDS_PCAPNG_OPT_ENDOFOPT	  0
+#define PDS_PCAPNG_OPT_COMMENT	  1
+#define PDS_PCAPNG_OPT_CUSTOM_STR 2988 /* copyable, UTF-8 after the PEN */
+#define PDS_PCAPNG_OPT_CUSTOM_BIN 2989 /* copyable, binary after the PEN */
 
 /* Section Header Block options */
 #define PDS_PCAPNG_SHB_HARDWARE 2

@@ -12,7 +12,7 @@
 #include "pds-pcapng-writer.h"
 #include "pds-record-codec.h"
 
-G_DEFINE_QUARK(pds - record - error - quark, pds_record_error)
+G_DEFINE_QUARK(pds_record_error_quark, pds_record_error)
 
 /*
  * Exported-PDU tags (Wireshark's exported_pdu_tlvs.h): big-endian u16 tag,

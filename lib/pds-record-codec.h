@@ -31,9 +31,8 @@ typedef struct {
 
 /* Building */
 typedef struct _PdsRecordBuilder PdsRecordBuilder;
-PdsRecordBuilder *pds_record_builder_new(PdsRecordType type,
-					 guint32 interface_id,
-					 guint64 timestamp_ns);
+PdsRecordBuilder *
+pds_record_builder_new(PdsRecordType type, guint32 interface_id, guint64 timestamp_ns);
 void pds_record_builder_free(PdsRecordBuilder *builder);
 void pds_record_builder_add(PdsRecordBuilder *builder, guint16 code, const void *value, gsize len);
 void pds_record_builder_add_string(PdsRecordBuilder *builder, guint16 code, const char *value);
@@ -47,10 +46,8 @@ GBytes *pds_record_builder_end(PdsRecordBuilder *builder);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PdsRecordBuilder, pds_record_builder_free)
 
 /* Parsing: the header is checked against @len (record_length <= len). */
-gboolean pds_record_parse_header(const guint8 *data,
-				 gsize len,
-				 PdsRecordHeader *header,
-				 GError **error);
+gboolean
+pds_record_parse_header(const guint8 *data, gsize len, PdsRecordHeader *header, GError **error);
 
 typedef struct {
 	const guint8 *p;
@@ -63,11 +60,8 @@ gboolean pds_record_iter_init(PdsRecordIter *iter,
 			      PdsRecordHeader *header,
 			      GError **error);
 /* TRUE with a field; FALSE at code 0 (error unset) or on a malformed field (error set). */
-gboolean pds_record_iter_next(PdsRecordIter *iter,
-			      guint16 *code,
-			      const guint8 **value,
-			      guint16 *len,
-			      GError **error);
+gboolean pds_record_iter_next(
+	PdsRecordIter *iter, guint16 *code, const guint8 **value, guint16 *len, GError **error);
 
 /* Field value helpers (little-endian); FALSE when @len is wrong for the type. */
 gboolean pds_record_value_u8(const guint8 *value, guint16 len, guint8 *out);

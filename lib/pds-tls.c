@@ -14,7 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-G_DEFINE_QUARK(pds - tls - error - quark, pds_tls_error)
+G_DEFINE_QUARK(pds_tls_error_quark, pds_tls_error)
 
 /* TLS 1.3 only: the session CA is new, so no peer needs anything older. */
 #define PDS_TLS_PRIORITY "NORMAL:-VERS-ALL:+VERS-TLS1.3"

@@ -19,7 +19,7 @@ typedef enum {
 	PDS_TLS_ERROR_FAILED,	    /* a GnuTLS call failed; message has gnutls_strerror */
 	PDS_TLS_ERROR_PEER_REFUSED, /* certificate missing, untrusted, expired, wrong name */
 	PDS_TLS_ERROR_INVALID_PEM,
-	PDS_TLS_ERROR_CLOSED,	    /* the peer closed the connection */
+	PDS_TLS_ERROR_CLOSED, /* the peer closed the connection */
 } PdsTlsError;
 
 /* A certificate and its private key, in memory. */
@@ -44,12 +44,10 @@ PdsTlsIdentity *pds_tls_identity_issue(PdsTlsIdentity *ca,
 				       gint64 not_before,
 				       guint lifetime_secs,
 				       GError **error);
-PdsTlsIdentity *pds_tls_identity_new_from_pem(const char *cert_pem,
-					      const char *key_pem,
-					      GError **error);
-PdsTlsIdentity *pds_tls_identity_new_from_files(const char *cert_path,
-						const char *key_path,
-						GError **error);
+PdsTlsIdentity *
+pds_tls_identity_new_from_pem(const char *cert_pem, const char *key_pem, GError **error);
+PdsTlsIdentity *
+pds_tls_identity_new_from_files(const char *cert_path, const char *key_path, GError **error);
 /*
  * A certificate without its private key, e.g. the session CA as a source
  * receives it (--ca CA.crt): usable only as the @ca of a connection.
@@ -64,10 +62,8 @@ const char *pds_tls_identity_get_common_name(PdsTlsIdentity *identity);
 /* "sha256:<hex>" of the DER certificate: what a joining agent pins. */
 gchar *pds_tls_identity_get_fingerprint(PdsTlsIdentity *identity);
 /* Writes <dir>/<name>.crt (0644) and <dir>/<name>.key (0600) atomically. */
-gboolean pds_tls_identity_save(PdsTlsIdentity *identity,
-			       const char *dir,
-			       const char *name,
-			       GError **error);
+gboolean
+pds_tls_identity_save(PdsTlsIdentity *identity, const char *dir, const char *name, GError **error);
 
 /* Borrowed GnuTLS handles for the session code. */
 gnutls_x509_crt_t pds_tls_identity_get_crt(PdsTlsIdentity *identity);

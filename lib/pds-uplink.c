@@ -891,7 +891,9 @@ pds_uplink_stop(PdsUplink *self)
 		GPollFD pfd;
 
 		pds_uplink_pump(self);
-		if (self->state != PDS_UPLINK_STATE_STREAMING)
+		/* the pump may just have read the last ACK: do not wait for more */
+		if (self->state != PDS_UPLINK_STATE_STREAMING ||
+		    self->acked_seq + 1 >= self->next_seq)
 			break;
 		pds_uplink_clear_io_source(self);
 		pfd.fd = g_socket_get_fd(pds_tls_conn_get_socket(self->tls));
