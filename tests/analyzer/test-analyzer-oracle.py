@@ -487,8 +487,11 @@ def main():
         run(in_ns(NS_S, ["nft", "add", "table", "inet", "pdsloss"]))
         run(in_ns(NS_S, ["nft", "add", "chain", "inet", "pdsloss", "out",
                          "{ type filter hook output priority 0 ; }"]))
+        # A lost RST is never sent again: the client of /reset would wait forever.
+        # Everything else TCP retransmits, so only RSTs are spared.
         run(in_ns(NS_S, ["nft", "add", "rule", "inet", "pdsloss", "out", "meta", "l4proto",
-                         "tcp", "numgen", "random", "mod", "100", "<", "10", "drop"]))
+                         "tcp", "tcp", "flags", "&", "rst", "==", "0",
+                         "numgen", "random", "mod", "100", "<", "10", "drop"]))
         cap = start_capture(NS_C, VETH_C, lossy)
         http_traffic(http_port, http6_port, tls13_port, tls12_port, hrr_port, 1000000)
         stop_capture(cap)

@@ -100,7 +100,16 @@ show "$out/uninstall.txt"
 check "uninstall-wireshark removes the link and the plugin" \
 	test $rc = 0 -a ! -e "$extcap_link" -a ! -e "$installed_plugin"
 pds_ws_tshark -D >"$out/D2.txt" 2>/dev/null
-check "tshark -D no longer lists podscope interfaces" sh -c "! grep -q podscope '$out/D2.txt'"
+# After `meson install` (the quick start does it) Wireshark's global extcap folder has
+# podscope too, and tshark keeps listing that one: only then is this check moot.
+global_extcap=$(pkg-config --variable=extcap_dir wireshark 2>/dev/null)
+[ -n "$global_extcap" ] || global_extcap=$(pkg-config --variable=libdir wireshark)/wireshark/extcap
+if [ -e "$global_extcap/podscope" ]; then
+	n=$((n + 1))
+	echo "ok $n - tshark -D no longer lists podscope interfaces # SKIP podscope is installed system-wide in $global_extcap"
+else
+	check "tshark -D no longer lists podscope interfaces" sh -c "! grep -q podscope '$out/D2.txt'"
+fi
 
 echo "1..$n"
 exit $failed
