@@ -7,7 +7,6 @@
 
 #include <gio/gio.h>
 #include <string.h>
-#include <sys/utsname.h>
 
 #include "pds-agent-capture.h"
 #include "pds-agent-netns.h"
@@ -147,28 +146,16 @@ static GBytes *
 pds_agent_make_header_blocks(PdsAgent *self)
 {
 	g_autoptr(GByteArray) out = g_byte_array_new();
-	g_autoptr(PdsPcapngOptions) shb = pds_pcapng_options_new();
+	g_autoptr(PdsPcapngOptions) shb = pds_uplink_source_shb_options_new(
+		"agent", self->source_id, self->namespace_, self->pod, self->node);
 	g_autoptr(PdsPcapngOptions) idb = pds_pcapng_options_new();
 	g_autoptr(GBytes) source = NULL;
-	g_autofree gchar *userappl = g_strdup_printf("podscope-agent %s", PACKAGE_VERSION);
 	g_autofree gchar *if_name =
 		g_strdup_printf("%s/%s/%s", self->namespace_, self->pod, self->interface);
 	g_autofree gchar *if_desc =
 		g_strdup_printf("podscope-agent %s on %s", PACKAGE_VERSION, self->node);
 	const char *filter = pds_agent_capture_get_filter(self->capture);
-	struct utsname uts;
 
-	pds_pcapng_options_add_string(shb, PDS_PCAPNG_SHB_HARDWARE, self->node);
-	if (uname(&uts) == 0) {
-		g_autofree gchar *os = g_strdup_printf("%s %s", uts.sysname, uts.release);
-		pds_pcapng_options_add_string(shb, PDS_PCAPNG_SHB_OS, os);
-	}
-	pds_pcapng_options_add_string(shb, PDS_PCAPNG_SHB_USERAPPL, userappl);
-	pds_pcapng_options_add_custom_kv(shb, "source_id", self->source_id);
-	pds_pcapng_options_add_custom_kv(shb, "role", "agent");
-	pds_pcapng_options_add_custom_kv(shb, "namespace", self->namespace_);
-	pds_pcapng_options_add_custom_kv(shb, "pod", self->pod);
-	pds_pcapng_options_add_custom_kv(shb, "node", self->node);
 	pds_pcapng_options_add_custom_kv(shb, "interface", self->interface);
 	pds_pcapng_write_shb(out, shb);
 

@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
+#include <sys/utsname.h>
 
 #define PDS_UPLINK_DEFAULT_PORT	       7443
 #define PDS_UPLINK_DEFAULT_SERVER_NAME "podscope-hub"
@@ -1020,4 +1021,32 @@ pds_uplink_init(PdsUplink *self)
 	self->wbuf = g_byte_array_sized_new(PDS_UPLINK_WRITE_BATCH + 64 * 1024);
 	self->client = g_socket_client_new();
 	self->backoff_ms = PDS_UPLINK_BACKOFF_MIN_MS;
+}
+
+PdsPcapngOptions *
+pds_uplink_source_shb_options_new(const char *role,
+				  const char *source_id,
+				  const char *namespace_,
+				  const char *pod,
+				  const char *node)
+{
+	PdsPcapngOptions *shb = pds_pcapng_options_new();
+	g_autofree gchar *userappl = g_strdup_printf("podscope-%s %s", role, PACKAGE_VERSION);
+	struct utsname uts;
+
+	g_return_val_if_fail(role != NULL && source_id != NULL, shb);
+
+	pds_pcapng_options_add_string(shb, PDS_PCAPNG_SHB_HARDWARE, node);
+	if (uname(&uts) == 0) {
+		g_autofree gchar *os = g_strdup_printf("%s %s", uts.sysname, uts.release);
+
+		pds_pcapng_options_add_string(shb, PDS_PCAPNG_SHB_OS, os);
+	}
+	pds_pcapng_options_add_string(shb, PDS_PCAPNG_SHB_USERAPPL, userappl);
+	pds_pcapng_options_add_custom_kv(shb, "source_id", source_id);
+	pds_pcapng_options_add_custom_kv(shb, "role", role);
+	pds_pcapng_options_add_custom_kv(shb, "namespace", namespace_);
+	pds_pcapng_options_add_custom_kv(shb, "pod", pod);
+	pds_pcapng_options_add_custom_kv(shb, "node", node);
+	return shb;
 }

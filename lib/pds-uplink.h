@@ -65,6 +65,18 @@ guint64 pds_uplink_get_acked_seq(PdsUplink *uplink);
  */
 
 /*
+ * Options of the Section Header Block a source opens every connection with
+ * (README, "The wire"): shb_hardware = @node, shb_os, shb_userappl
+ * "podscope-<role> <version>", and the custom options source_id, role,
+ * namespace, pod and node. Callers may add more before writing it.
+ */
+PdsPcapngOptions *pds_uplink_source_shb_options_new(const char *role,
+						    const char *source_id,
+						    const char *namespace_,
+						    const char *pod,
+						    const char *node);
+
+/*
  * CONTROL records (type 4) in Custom Blocks, for both ends of the wire.
  * SEQ is written for HELLO, START, ACK and CHECKPOINT; @source_id and
  * @message may be NULL.

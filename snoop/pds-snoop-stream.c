@@ -4,7 +4,6 @@
 #define G_LOG_DOMAIN "PdsSnoop"
 
 #include <string.h>
-#include <sys/utsname.h>
 
 #include "pds-pcapng-writer.h"
 #include "pds-record-codec.h"
@@ -82,27 +81,14 @@ static GBytes *
 pds_snoop_stream_header(PdsSnoopStream *stream)
 {
 	g_autoptr(GByteArray) out = g_byte_array_new();
-	g_autoptr(PdsPcapngOptions) shb = pds_pcapng_options_new();
+	g_autoptr(PdsPcapngOptions) shb = pds_uplink_source_shb_options_new(
+		"snoop", stream->source_id, stream->namespace, stream->pod, stream->node);
 	g_autoptr(PdsPcapngOptions) idb = pds_pcapng_options_new();
 	g_autoptr(GBytes) source = NULL;
-	g_autofree gchar *userappl = g_strdup_printf("podscope-snoop %s", PACKAGE_VERSION);
 	g_autofree gchar *if_name = g_strdup_printf("%s/%s/snoop", stream->namespace, stream->pod);
 	g_autofree gchar *if_desc =
 		g_strdup_printf("podscope-snoop %s on %s", PACKAGE_VERSION, stream->node);
-	struct utsname uts;
 
-	pds_pcapng_options_add_string(shb, PDS_PCAPNG_SHB_HARDWARE, stream->node);
-	if (uname(&uts) == 0) {
-		g_autofree gchar *os = g_strdup_printf("%s %s", uts.sysname, uts.release);
-
-		pds_pcapng_options_add_string(shb, PDS_PCAPNG_SHB_OS, os);
-	}
-	pds_pcapng_options_add_string(shb, PDS_PCAPNG_SHB_USERAPPL, userappl);
-	pds_pcapng_options_add_custom_kv(shb, "source_id", stream->source_id);
-	pds_pcapng_options_add_custom_kv(shb, "role", "snoop");
-	pds_pcapng_options_add_custom_kv(shb, "namespace", stream->namespace);
-	pds_pcapng_options_add_custom_kv(shb, "pod", stream->pod);
-	pds_pcapng_options_add_custom_kv(shb, "node", stream->node);
 	pds_pcapng_write_shb(out, shb);
 
 	/* Records need an interface to belong to; the hub re-numbers it. */
