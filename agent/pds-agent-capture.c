@@ -26,6 +26,13 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(pcap_t, pcap_close)
  */
 #define PDS_AGENT_CAPTURE_DISPATCH_PACKETS 64
 #define PDS_AGENT_CAPTURE_BATCH_BYTES	   (1024u * 1024u)
+/*
+ * How long a drain may go on emptying the ring: short before statistics (a
+ * flood that outruns us must not hold the main loop), long at the stop (what
+ * is left behind then is lost without any counter saying so).
+ */
+#define PDS_AGENT_CAPTURE_DRAIN_USEC	  (100 * 1000)
+#define PDS_AGENT_CAPTURE_STOP_DRAIN_USEC (5 * 1000 * 1000)
 
 struct _PdsAgentCapture {
 	GObject parent_instance;
@@ -102,10 +109,20 @@ pds_agent_capture_flush(PdsAgentCapture *self)
 	self->batch_blocks = 0;
 }
 
-/* Returns FALSE when the capture failed (the "failed" signal was emitted). */
+/*
+ * Returns FALSE when the capture failed (the "failed" signal was emitted).
+ * With TPACKET_V3 one pcap_dispatch() call ends at the end of a ring block,
+ * however many blocks are ready: a wake-up takes what the first calls give
+ * (poll() wakes us again for the rest), but with a @drain_usec budget it
+ * goes on until the ring has nothing more (or the budget is spent), so a stop
+ * leaves no packet behind that the kernel counted as received.
+ */
 static gboolean
-pds_agent_capture_dispatch(PdsAgentCapture *self)
+pds_agent_capture_dispatch(PdsAgentCapture *self, gint64 drain_usec)
 {
+	gboolean until_empty = drain_usec > 0;
+	gint64 deadline = until_empty ? g_get_monotonic_time() + drain_usec : 0;
+
 	for (;;) {
 		int n = pcap_dispatch(self->pcap, PDS_AGENT_CAPTURE_DISPATCH_PACKETS,
 				      pds_agent_capture_on_packet, (u_char *)self);
@@ -120,6 +137,13 @@ pds_agent_capture_dispatch(PdsAgentCapture *self)
 			g_signal_emit(self, signals[SIGNAL_FAILED], 0, msg);
 			return FALSE;
 		}
+		if (until_empty) {
+			if (n == 0 || g_get_monotonic_time() >= deadline)
+				break;
+			if (self->batch->len >= PDS_AGENT_CAPTURE_BATCH_BYTES)
+				pds_agent_capture_flush(self);
+			continue;
+		}
 		if (n < PDS_AGENT_CAPTURE_DISPATCH_PACKETS ||
 		    self->batch->len >= PDS_AGENT_CAPTURE_BATCH_BYTES)
 			break;
@@ -133,7 +157,7 @@ pds_agent_capture_on_readable(gint fd, GIOCondition condition, gpointer user_dat
 {
 	PdsAgentCapture *self = PDS_AGENT_CAPTURE(user_data);
 
-	if (!pds_agent_capture_dispatch(self)) {
+	if (!pds_agent_capture_dispatch(self, 0)) {
 		self->watch_id = 0;
 		return G_SOURCE_REMOVE;
 	}
@@ -166,7 +190,7 @@ pds_agent_capture_drain(PdsAgentCapture *self)
 	g_return_if_fail(PDS_IS_AGENT_CAPTURE(self));
 	if (self->failed)
 		return;
-	pds_agent_capture_dispatch(self);
+	pds_agent_capture_dispatch(self, PDS_AGENT_CAPTURE_DRAIN_USEC);
 }
 
 void
@@ -189,7 +213,8 @@ pds_agent_capture_stop(PdsAgentCapture *self)
 	 */
 	if (self->buffer_timeout_ms > 0 && !self->failed)
 		g_usleep(MIN(self->buffer_timeout_ms + 2u, 1000u) * 1000u);
-	pds_agent_capture_drain(self);
+	if (!self->failed)
+		pds_agent_capture_dispatch(self, PDS_AGENT_CAPTURE_STOP_DRAIN_USEC);
 	g_clear_handle_id(&self->watch_id, g_source_remove);
 	/* Flows still open are summed up as they stand. */
 	if (self->analyzer != NULL) {

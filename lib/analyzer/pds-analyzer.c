@@ -373,13 +373,19 @@ add_addr(PdsRecordBuilder *b, guint16 code, const PdsFlow *f, guint side)
 static void
 add_text(PdsRecordBuilder *b, guint16 code, const guint8 *p, gsize len)
 {
-	gboolean clean = g_utf8_validate_len((const char *)p, len, NULL);
+	gboolean clean = TRUE, ascii = TRUE;
 	g_autoptr(GString) s = NULL;
 
+	/* One pass for the common case, printable ASCII (valid UTF-8 as it is);
+	 * the UTF-8 check runs only when a byte above 0x7f shows up. */
 	for (gsize i = 0; clean && i < len; i++) {
 		if ((p[i] < 0x20 && p[i] != '\t') || p[i] == 0x7f)
 			clean = FALSE;
+		else if (p[i] >= 0x80)
+			ascii = FALSE;
 	}
+	if (clean && !ascii)
+		clean = g_utf8_validate_len((const char *)p, len, NULL);
 	if (clean) {
 		pds_record_builder_add(b, code, p, len);
 		return;
