@@ -485,19 +485,26 @@ pds_tls_identity_get_common_name(PdsTlsIdentity *identity)
 	return identity->common_name;
 }
 
+/* "sha256:<hex>", the form a joining agent is given and pins. */
+static gchar *
+pds_tls_format_fingerprint(const guint8 *digest, gsize size)
+{
+	GString *str = g_string_new("sha256:");
+
+	for (gsize i = 0; i < size; i++)
+		g_string_append_printf(str, "%02x", digest[i]);
+	return g_string_free(str, FALSE);
+}
+
 static gchar *
 pds_tls_crt_dup_fingerprint(gnutls_x509_crt_t crt)
 {
 	guint8 digest[32];
 	size_t size = sizeof(digest);
-	GString *str;
 
 	if (gnutls_x509_crt_get_fingerprint(crt, GNUTLS_DIG_SHA256, digest, &size) < 0)
 		return NULL;
-	str = g_string_new("sha256:");
-	for (gsize i = 0; i < size; i++)
-		g_string_append_printf(str, "%02x", digest[i]);
-	return g_string_free(str, FALSE);
+	return pds_tls_format_fingerprint(digest, size);
 }
 
 gchar *
@@ -653,14 +660,10 @@ pds_tls_datum_dup_fingerprint(const gnutls_datum_t *der)
 {
 	guint8 digest[32];
 	size_t size = sizeof(digest);
-	GString *str;
 
 	if (gnutls_fingerprint(GNUTLS_DIG_SHA256, der, digest, &size) < 0)
 		return NULL;
-	str = g_string_new("sha256:");
-	for (gsize i = 0; i < size; i++)
-		g_string_append_printf(str, "%02x", digest[i]);
-	return g_string_free(str, FALSE);
+	return pds_tls_format_fingerprint(digest, size);
 }
 
 /*
