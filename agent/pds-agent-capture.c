@@ -68,6 +68,8 @@ enum {
 };
 static guint signals[N_SIGNALS];
 
+static void pds_agent_capture_flush(PdsAgentCapture *self);
+
 static void
 pds_agent_capture_on_packet(u_char *user, const struct pcap_pkthdr *hdr, const u_char *bytes)
 {
@@ -84,6 +86,10 @@ pds_agent_capture_on_packet(u_char *user, const struct pcap_pkthdr *hdr, const u
 	if (self->analyzer != NULL)
 		pds_analyzer_process(self->analyzer, self->linktype, ts, bytes, hdr->caplen,
 				     hdr->len);
+	/* Hand over a full batch at once: 64 GSO frames of 64 KiB would make
+	 * batches of 4 MiB, and buffers that grow are new memory to fault in. */
+	if (self->batch->len >= PDS_AGENT_CAPTURE_BATCH_BYTES)
+		pds_agent_capture_flush(self);
 }
 
 /* Analyzer records join the batch right after the packet that completed them. */
@@ -103,8 +109,7 @@ pds_agent_capture_flush(PdsAgentCapture *self)
 	if (self->batch_blocks == 0)
 		return;
 	if (self->func != NULL)
-		self->func(self->batch->data, self->batch->len, self->batch_blocks,
-			   self->func_data);
+		self->batch = self->func(self->batch, self->batch_blocks, self->func_data);
 	g_byte_array_set_size(self->batch, 0);
 	self->batch_blocks = 0;
 }
@@ -523,5 +528,5 @@ pds_agent_capture_init(PdsAgentCapture *self)
 {
 	self->fd = -1;
 	/* Room for one full batch up front: the steady state never reallocates. */
-	self->batch = g_byte_array_sized_new(PDS_AGENT_CAPTURE_BATCH_BYTES + 2u * 65536u);
+	self->batch = g_byte_array_sized_new(PDS_AGENT_CAPTURE_BATCH_BYTES + 320u * 1024u);
 }

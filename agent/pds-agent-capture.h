@@ -41,14 +41,14 @@ typedef struct {
 } PdsAgentCaptureConfig;
 
 /*
- * Called once per batch with @n_blocks complete blocks (@len bytes): EPBs,
- * and Custom Blocks with analyzer records. The buffer is reused after the
- * call returns.
+ * Called once per batch with @n_blocks complete blocks in @batch: EPBs, and
+ * Custom Blocks with analyzer records. The function owns @batch from then on
+ * and returns an empty buffer (@batch emptied, or another) for the next one,
+ * so a consumer can keep the batch without copying it.
  */
-typedef void (*PdsAgentCaptureBatchFunc)(const guint8 *blocks,
-					 gsize len,
-					 guint n_blocks,
-					 gpointer user_data);
+typedef GByteArray *(*PdsAgentCaptureBatchFunc)(GByteArray *batch,
+						guint n_blocks,
+						gpointer user_data);
 
 typedef struct {
 	guint64 received;   /* ps_recv: packets that passed the filter */

@@ -263,11 +263,11 @@ pds_agent_on_stats_timer(gpointer user_data)
 	return G_SOURCE_CONTINUE;
 }
 
-static void
-pds_agent_on_batch(const guint8 *blocks, gsize len, guint n_blocks, gpointer user_data)
+static GByteArray *
+pds_agent_on_batch(GByteArray *batch, guint n_blocks, gpointer user_data)
 {
 	PdsAgent *self = PDS_AGENT(user_data);
-	pds_uplink_send_blocks(self->uplink, blocks, len, n_blocks);
+	return pds_uplink_send_batch(self->uplink, batch, n_blocks);
 }
 
 static void

@@ -60,6 +60,7 @@ typedef struct {
 	gint64 last_tx;
 	GByteArray *out;
 	gsize out_pos;
+	gboolean tls_pending; /* encrypted bytes wait in the TLS layer for the socket */
 } PdsHubConn;
 
 struct _PdsHubIngest {
@@ -191,7 +192,8 @@ pds_hub_conn_update_watch(PdsHubConn *conn)
 	if (conn->state == PDS_HUB_CONN_HANDSHAKE)
 		cond = pds_tls_conn_get_wait_condition(conn->tls);
 	else
-		cond = G_IO_IN | (conn->out_pos < conn->out->len ? G_IO_OUT : 0);
+		cond = G_IO_IN |
+		       (conn->out_pos < conn->out->len || conn->tls_pending ? G_IO_OUT : 0);
 	if (conn->io_source != NULL && cond == conn->io_cond)
 		return;
 	if (conn->io_source != NULL) {
@@ -224,8 +226,20 @@ pds_hub_conn_flush(PdsHubConn *conn)
 		return FALSE;
 	}
 	if (conn->out_pos == conn->out->len) {
+		g_autoptr(GError) error = NULL;
+
 		g_byte_array_set_size(conn->out, 0);
 		conn->out_pos = 0;
+		/* what the TLS layer still holds goes out now, or when writable */
+		conn->tls_pending = FALSE;
+		if (!pds_tls_conn_flush(conn->tls, &error)) {
+			if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
+				pds_hub_conn_closef(conn, FALSE, "sending failed: %s",
+						    error->message);
+				return FALSE;
+			}
+			conn->tls_pending = TRUE;
+		}
 	}
 	conn->last_tx = g_get_monotonic_time();
 	pds_hub_conn_update_watch(conn);
@@ -900,6 +914,7 @@ pds_hub_conn_io_cb(GSocket *socket, GIOCondition cond, gpointer user_data)
 		}
 		g_clear_handle_id(&conn->handshake_timer, g_source_remove);
 		conn->state = PDS_HUB_CONN_OPEN;
+		pds_tls_conn_set_buffered(conn->tls);
 		conn->join_only = !pds_tls_conn_get_peer_verified(conn->tls);
 		if (conn->join_only)
 			g_info("ingest: %s has no client certificate: join only", conn->peer);
@@ -908,7 +923,7 @@ pds_hub_conn_io_cb(GSocket *socket, GIOCondition cond, gpointer user_data)
 		g_debug("ingest: TLS handshake done with %s ('%s')", conn->peer,
 			pds_tls_conn_get_peer_name(conn->tls));
 	}
-	if (conn->out_pos < conn->out->len && !pds_hub_conn_flush(conn))
+	if ((conn->out_pos < conn->out->len || conn->tls_pending) && !pds_hub_conn_flush(conn))
 		return G_SOURCE_REMOVE;
 	if (!pds_hub_conn_read(conn))
 		return G_SOURCE_REMOVE;

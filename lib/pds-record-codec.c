@@ -22,8 +22,12 @@ G_DEFINE_QUARK(pds_record_error_quark, pds_record_error)
 #define EXP_PDU_TAG_END_OF_OPT	   0
 #define EXP_PDU_TAG_DISSECTOR_NAME 12
 
+/* Its own buffer rather than a GByteArray: a flow record takes dozens of
+ * fields, and each of them would be a resize call. */
 struct _PdsRecordBuilder {
-	GByteArray *buf; /* NULL once pds_record_builder_end() took it */
+	guint8 *data; /* NULL once pds_record_builder_end() took it */
+	gsize len;
+	gsize alloc;
 };
 
 static inline gsize
@@ -76,13 +80,15 @@ set_le32(guint8 *p, guint32 v)
 PdsRecordBuilder *
 pds_record_builder_new(PdsRecordType type, guint32 interface_id, guint64 timestamp_ns)
 {
-	PdsRecordBuilder *builder = g_new0(PdsRecordBuilder, 1);
+	PdsRecordBuilder *builder = g_new(PdsRecordBuilder, 1);
 	guint8 *p;
 
-	/* Most records fit; the array grows when one does not. */
-	builder->buf = g_byte_array_sized_new(256);
-	g_byte_array_set_size(builder->buf, PDS_RECORD_HEADER_LEN);
-	p = builder->buf->data;
+	/* Most records fit, a flow record with two 1 KiB body prefixes too;
+	 * the buffer grows when one does not. */
+	builder->alloc = 2560;
+	builder->data = g_malloc(builder->alloc);
+	builder->len = PDS_RECORD_HEADER_LEN;
+	p = builder->data;
 	set_le16(p, (guint16)type);
 	set_le16(p + 2, PDS_RECORD_VERSION);
 	set_le32(p + 4, 0); /* fixed by _end() */
@@ -97,33 +103,43 @@ pds_record_builder_free(PdsRecordBuilder *builder)
 {
 	if (builder == NULL)
 		return;
-	if (builder->buf != NULL)
-		g_byte_array_unref(builder->buf);
+	g_free(builder->data);
 	g_free(builder);
+}
+
+/* Room for @extra more bytes. */
+static guint8 *
+pds_record_builder_reserve(PdsRecordBuilder *builder, gsize extra)
+{
+	if (builder->len + extra > builder->alloc) {
+		builder->alloc = MAX(builder->alloc * 2, builder->len + extra);
+		builder->data = g_realloc(builder->data, builder->alloc);
+	}
+	return builder->data + builder->len;
 }
 
 void
 pds_record_builder_add(PdsRecordBuilder *builder, guint16 code, const void *value, gsize len)
 {
-	guint old_len;
+	gsize padded = pad4(len);
 	guint8 *p;
 
 	g_return_if_fail(builder != NULL);
-	g_return_if_fail(builder->buf != NULL);
+	g_return_if_fail(builder->data != NULL);
 	g_return_if_fail(code != 0);
 	g_return_if_fail(value != NULL || len == 0);
 	g_return_if_fail(len <= G_MAXUINT16);
 	/* Leave room for the end code. */
-	g_return_if_fail(builder->buf->len + 4 + pad4(len) + 4 <= PDS_RECORD_MAX_LEN);
+	g_return_if_fail(builder->len + 4 + padded + 4 <= PDS_RECORD_MAX_LEN);
 
-	old_len = builder->buf->len;
-	g_byte_array_set_size(builder->buf, old_len + 4 + pad4(len));
-	p = builder->buf->data + old_len;
+	p = pds_record_builder_reserve(builder, 4 + padded);
 	set_le16(p, code);
 	set_le16(p + 2, (guint16)len);
 	if (len > 0)
 		memcpy(p + 4, value, len);
-	memset(p + 4 + len, 0, pad4(len) - len);
+	for (gsize i = len; i < padded; i++)
+		p[4 + i] = 0;
+	builder->len += 4 + padded;
 }
 
 void
@@ -172,18 +188,16 @@ pds_record_builder_add_i64(PdsRecordBuilder *builder, guint16 code, gint64 value
 GBytes *
 pds_record_builder_end(PdsRecordBuilder *builder)
 {
-	GByteArray *buf;
-	guint old_len;
+	guint8 *p;
 
 	g_return_val_if_fail(builder != NULL, NULL);
-	g_return_val_if_fail(builder->buf != NULL, NULL);
+	g_return_val_if_fail(builder->data != NULL, NULL);
 
-	buf = g_steal_pointer(&builder->buf);
-	old_len = buf->len;
-	g_byte_array_set_size(buf, old_len + 4);
-	memset(buf->data + old_len, 0, 4); /* code 0, length 0 */
-	set_le32(buf->data + 4, buf->len);
-	return g_byte_array_free_to_bytes(buf);
+	p = pds_record_builder_reserve(builder, 4);
+	memset(p, 0, 4); /* code 0, length 0 */
+	builder->len += 4;
+	set_le32(builder->data + 4, (guint32)builder->len);
+	return g_bytes_new_take(g_steal_pointer(&builder->data), builder->len);
 }
 
 gboolean

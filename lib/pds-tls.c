@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <gnutls/crypto.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 G_DEFINE_QUARK(pds_tls_error_quark, pds_tls_error)
@@ -601,7 +602,20 @@ struct _PdsTlsConn {
 	gboolean peer_verified;	   /* the peer presented a certificate that verified */
 	gchar *pinned_fingerprint; /* client: "sha256:<hex>" of the CA, no CA file */
 	GBytes *pinned_ca_der;	   /* client: the chain's certificate that matched the pin */
+
+	/* pds_tls_conn_set_buffered(): records pass through these buffers */
+	int fd;
+	gboolean buffered;
+	gboolean collecting; /* a write is under way: records go to tx, not the socket */
+	GByteArray *tx;	     /* encrypted records not yet sent */
+	gsize tx_pos;
+	guint8 *rx; /* bytes read from the socket, not yet taken by GnuTLS */
+	gsize rx_pos, rx_len;
 };
+
+/* One send() takes up to this much: a 256 KiB write is one system call and
+ * four 64 KiB loopback segments instead of sixteen record-sized sends. */
+#define PDS_TLS_BUFFER_BYTES (256u * 1024u)
 
 void
 pds_tls_conn_free(PdsTlsConn *conn)
@@ -618,6 +632,8 @@ pds_tls_conn_free(PdsTlsConn *conn)
 	g_free(conn->refusal);
 	g_free(conn->pinned_fingerprint);
 	g_clear_pointer(&conn->pinned_ca_der, g_bytes_unref);
+	g_clear_pointer(&conn->tx, g_byte_array_unref);
+	g_free(conn->rx);
 	g_free(conn);
 }
 
@@ -1111,9 +1127,14 @@ pds_tls_conn_read(PdsTlsConn *conn, guint8 *buf, gsize len, GError **error)
 	g_return_val_if_fail(conn->handshake_done, -1);
 	g_return_val_if_fail(error == NULL || *error == NULL, -1);
 
+	/* Buffered: GnuTLS may stop after a post-handshake message (a session
+	 * ticket) with AGAIN although more was read ahead; the socket will not
+	 * wake anyone for bytes already taken from it, so go on while any wait. */
 	do {
 		rc = gnutls_record_recv(conn->session, buf, len);
-	} while (rc == GNUTLS_E_WARNING_ALERT_RECEIVED);
+	} while (rc == GNUTLS_E_WARNING_ALERT_RECEIVED ||
+		 (conn->buffered && (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED) &&
+		  conn->rx_pos < conn->rx_len));
 	if (rc >= 0)
 		return rc;
 	/* A peer that closes without close_notify (a killed process) has still
@@ -1122,6 +1143,146 @@ pds_tls_conn_read(PdsTlsConn *conn, guint8 *buf, gsize len, GError **error)
 		return 0;
 	pds_tls_conn_set_error(conn, (int)rc, "read", error);
 	return -1;
+}
+
+/* ---- buffered transport ---- */
+
+/* Sends what tx holds; FALSE with errno set when the socket took not all of it. */
+static gboolean
+pds_tls_conn_send_tx(PdsTlsConn *conn)
+{
+	while (conn->tx_pos < conn->tx->len) {
+		ssize_t n = send(conn->fd, conn->tx->data + conn->tx_pos,
+				 conn->tx->len - conn->tx_pos, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return FALSE;
+		}
+		conn->tx_pos += (gsize)n;
+	}
+	g_byte_array_set_size(conn->tx, 0);
+	conn->tx_pos = 0;
+	return TRUE;
+}
+
+static ssize_t
+pds_tls_conn_push(gnutls_transport_ptr_t ptr, const void *data, size_t len)
+{
+	PdsTlsConn *conn = ptr;
+	ssize_t n;
+
+	if (conn->collecting) {
+		g_byte_array_append(conn->tx, data, (guint)len);
+		return (ssize_t)len;
+	}
+	/* Outside a write (alerts, key updates, close_notify): in order, after tx. */
+	if (!pds_tls_conn_send_tx(conn)) {
+		gnutls_transport_set_errno(conn->session, errno);
+		return -1;
+	}
+	do
+		n = send(conn->fd, data, len, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		gnutls_transport_set_errno(conn->session, errno);
+	return n;
+}
+
+static ssize_t
+pds_tls_conn_pull(gnutls_transport_ptr_t ptr, void *data, size_t len)
+{
+	PdsTlsConn *conn = ptr;
+	ssize_t n;
+
+	if (conn->rx_pos == conn->rx_len) {
+		/* Read ahead: one recv() for many records (GnuTLS asks for each
+		 * record's header and body separately). */
+		do
+			n = recv(conn->fd, conn->rx, PDS_TLS_BUFFER_BYTES, 0);
+		while (n < 0 && errno == EINTR);
+		if (n <= 0) {
+			if (n < 0)
+				gnutls_transport_set_errno(conn->session, errno);
+			return n;
+		}
+		conn->rx_pos = 0;
+		conn->rx_len = (gsize)n;
+	}
+	n = (ssize_t)MIN(len, conn->rx_len - conn->rx_pos);
+	memcpy(data, conn->rx + conn->rx_pos, (gsize)n);
+	conn->rx_pos += (gsize)n;
+	return n;
+}
+
+void
+pds_tls_conn_set_buffered(PdsTlsConn *conn)
+{
+	g_return_if_fail(conn != NULL);
+
+	if (conn->buffered)
+		return;
+	conn->buffered = TRUE;
+	conn->fd = g_socket_get_fd(conn->socket);
+	conn->tx = g_byte_array_sized_new(PDS_TLS_BUFFER_BYTES + 32 * 1024);
+	conn->rx = g_malloc(PDS_TLS_BUFFER_BYTES);
+	gnutls_transport_set_ptr(conn->session, conn);
+	gnutls_transport_set_push_function(conn->session, pds_tls_conn_push);
+	gnutls_transport_set_pull_function(conn->session, pds_tls_conn_pull);
+}
+
+gboolean
+pds_tls_conn_flush(PdsTlsConn *conn, GError **error)
+{
+	int errsv;
+
+	g_return_val_if_fail(conn != NULL, FALSE);
+	g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+
+	if (!conn->buffered || pds_tls_conn_send_tx(conn))
+		return TRUE;
+	errsv = errno;
+	if (errsv == EAGAIN || errsv == EWOULDBLOCK)
+		g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK,
+				    "TLS write would block");
+	else
+		g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errsv),
+			    "sending to the %s failed: %s", conn->is_server ? "client" : "server",
+			    g_strerror(errsv));
+	return FALSE;
+}
+
+/*
+ * Buffered: encrypts records into tx until @len is taken or tx holds a full
+ * send's worth, then sends what the socket takes; the rest waits in tx for
+ * the next write or pds_tls_conn_flush(). GnuTLS never sees a short send,
+ * so a record is never left half written.
+ */
+static gssize
+pds_tls_conn_write_buffered(PdsTlsConn *conn, const guint8 *buf, gsize len, GError **error)
+{
+	gsize total = 0;
+	g_autoptr(GError) local = NULL;
+
+	if (!pds_tls_conn_flush(conn, error))
+		return -1;
+	conn->collecting = TRUE;
+	while (total < len && conn->tx->len < PDS_TLS_BUFFER_BYTES) {
+		ssize_t rc = gnutls_record_send(conn->session, buf + total, len - total);
+		if (rc < 0) {
+			conn->collecting = FALSE;
+			pds_tls_conn_set_error(conn, (int)rc, "write", error);
+			return -1;
+		}
+		total += (gsize)rc;
+	}
+	conn->collecting = FALSE;
+	if (!pds_tls_conn_flush(conn, &local) &&
+	    !g_error_matches(local, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
+		g_propagate_error(error, g_steal_pointer(&local));
+		return -1;
+	}
+	return (gssize)total;
 }
 
 /*
@@ -1138,6 +1299,8 @@ pds_tls_conn_write(PdsTlsConn *conn, const guint8 *buf, gsize len, GError **erro
 	g_return_val_if_fail(conn->handshake_done, -1);
 	g_return_val_if_fail(error == NULL || *error == NULL, -1);
 
+	if (conn->buffered)
+		return pds_tls_conn_write_buffered(conn, buf, len, error);
 	while (total < len) {
 		ssize_t rc = gnutls_record_send(conn->session, buf + total, len - total);
 		if (rc > 0) {
@@ -1158,6 +1321,8 @@ GIOCondition
 pds_tls_conn_get_wait_condition(PdsTlsConn *conn)
 {
 	g_return_val_if_fail(conn != NULL, G_IO_IN);
+	if (conn->buffered && conn->tx_pos < conn->tx->len)
+		return G_IO_OUT;
 	return gnutls_record_get_direction(conn->session) == 1 ? G_IO_OUT : G_IO_IN;
 }
 

@@ -122,6 +122,18 @@ const char *pds_tls_conn_get_peer_name(PdsTlsConn *conn);
 /* Bytes read (0 = orderly close), or -1 with error (WOULD_BLOCK to retry). */
 gssize pds_tls_conn_read(PdsTlsConn *conn, guint8 *buf, gsize len, GError **error);
 gssize pds_tls_conn_write(PdsTlsConn *conn, const guint8 *buf, gsize len, GError **error);
+/*
+ * After the handshake: from now on records are sent and received through
+ * buffers, so a stream of records costs one system call per 256 KiB rather
+ * than one or two per 16 KiB record. A write may then leave encrypted records
+ * waiting for the socket: the caller sends them with pds_tls_conn_flush()
+ * when it has nothing more to write (WOULD_BLOCK: wait for
+ * pds_tls_conn_get_wait_condition()). Reads must go on until WOULD_BLOCK:
+ * data read ahead does not make the socket readable.
+ */
+void pds_tls_conn_set_buffered(PdsTlsConn *conn);
+/* TRUE when nothing waits to be sent; FALSE with WOULD_BLOCK to retry, other errors final. */
+gboolean pds_tls_conn_flush(PdsTlsConn *conn, GError **error);
 /* Conditions to wait for, after a WOULD_BLOCK (read may need G_IO_OUT and vice versa). */
 GIOCondition pds_tls_conn_get_wait_condition(PdsTlsConn *conn);
 GSocket *pds_tls_conn_get_socket(PdsTlsConn *conn);

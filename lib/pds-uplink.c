@@ -25,7 +25,14 @@
 #define PDS_UPLINK_BACKOFF_MAX_MS      5000
 /* One TLS write takes up to this much: many blocks per syscall, bounded memory. */
 #define PDS_UPLINK_WRITE_BATCH (256u * 1024u)
-#define PDS_UPLINK_READ_SIZE   (16u * 1024u)
+/* Small sends are appended to the newest spool chunk up to this size; a chunk
+ * is also the unit of memory the spool hands back once it is acknowledged. */
+#define PDS_UPLINK_CHUNK_TARGET (1024u * 1024u)
+/* Emptied chunk buffers kept for reuse: steady streaming then allocates
+ * nothing (fresh buffers cost page faults on every fill). */
+#define PDS_UPLINK_POOL_BUFFERS	  8
+#define PDS_UPLINK_POOL_MAX_BYTES (PDS_UPLINK_CHUNK_TARGET + 320u * 1024u)
+#define PDS_UPLINK_READ_SIZE	  (16u * 1024u)
 /* pds_uplink_stop() waits this long at most for the hub to acknowledge. */
 #define PDS_UPLINK_STOP_TIMEOUT_MS 5000
 
@@ -40,12 +47,12 @@ typedef enum {
 	PDS_UPLINK_STATE_STOPPED,
 } PdsUplinkState;
 
-/* Blocks queued by one pds_uplink_send_blocks() call, sequences first_seq.. */
+/* Consecutive queued blocks, sequences first_seq.. */
 typedef struct {
 	guint64 first_seq;
 	guint n_blocks;
-	GBytes *bytes;
-	guint32 offsets[]; /* n_blocks + 1: where each block starts, then the end */
+	GByteArray *data;
+	GArray *offsets; /* of guint32, n_blocks + 1: where each block starts, then the end */
 } PdsSpoolChunk;
 
 struct _PdsUplink {
@@ -73,13 +80,15 @@ struct _PdsUplink {
 	GSource *io_source;
 	GIOCondition io_condition;
 	PdsPcapngReader *reader;
-	GByteArray *wbuf; /* whole blocks waiting for the socket */
+	GByteArray *wbuf; /* header and control blocks waiting for the socket */
 	gsize wbuf_pos;	  /* bytes of wbuf already written */
+	GPtrArray *pool;  /* emptied chunk buffers (GByteArray) for reuse */
 	gboolean write_blocked;
 	gsize queued_since_flush; /* bytes queued since the last flush */
 	gboolean announced;	  /* "connected" was emitted for this connection */
-	guint64 send_seq;	  /* next spooled block to put in wbuf */
+	guint64 send_seq;	  /* first spooled block not yet wholly written */
 	GList *send_link;	  /* chunk holding send_seq, or NULL to search */
+	gsize send_pos;		  /* next byte of send_link's data to write */
 	gint64 last_rx;		  /* monotonic µs */
 	gint64 last_tx;
 
@@ -217,19 +226,97 @@ pds_uplink_parse_control(const PdsPcapngBlock *block, PdsUplinkControl *control,
 
 /* ---- spool ---- */
 
-static void
-pds_spool_chunk_free(PdsSpoolChunk *chunk)
+static guint32
+pds_spool_chunk_offset(const PdsSpoolChunk *chunk, guint i)
 {
-	g_bytes_unref(chunk->bytes);
-	g_free(chunk);
+	return g_array_index(chunk->offsets, guint32, i);
 }
 
 /* Bytes of the blocks with sequences first..last (inclusive) of @chunk. */
 static gsize
 pds_spool_chunk_span(const PdsSpoolChunk *chunk, guint64 first, guint64 last)
 {
-	return chunk->offsets[last - chunk->first_seq + 1] -
-	       chunk->offsets[first - chunk->first_seq];
+	return pds_spool_chunk_offset(chunk, last - chunk->first_seq + 1) -
+	       pds_spool_chunk_offset(chunk, first - chunk->first_seq);
+}
+
+/* An empty buffer, from the pool when it has one. */
+static GByteArray *
+pds_uplink_pool_take(PdsUplink *self)
+{
+	if (self->pool->len > 0)
+		return g_ptr_array_steal_index_fast(self->pool, self->pool->len - 1);
+	/* room for a full chunk plus one more large block: filling never reallocates */
+	return g_byte_array_sized_new(PDS_UPLINK_CHUNK_TARGET + 320u * 1024u);
+}
+
+static void
+pds_uplink_pool_give(PdsUplink *self, GByteArray *buf)
+{
+	/* A buffer that grew far past the usual size goes back to the system. */
+	if (self->pool->len < PDS_UPLINK_POOL_BUFFERS && buf->len <= PDS_UPLINK_POOL_MAX_BYTES) {
+		g_byte_array_set_size(buf, 0);
+		g_ptr_array_add(self->pool, buf);
+	} else {
+		g_byte_array_unref(buf);
+	}
+}
+
+static PdsSpoolChunk *
+pds_spool_chunk_new(guint64 first_seq, GByteArray *data)
+{
+	PdsSpoolChunk *chunk = g_new0(PdsSpoolChunk, 1);
+	guint32 zero = 0;
+
+	chunk->first_seq = first_seq;
+	chunk->data = data;
+	chunk->offsets = g_array_sized_new(FALSE, FALSE, sizeof(guint32), 1024);
+	g_array_append_val(chunk->offsets, zero);
+	return chunk;
+}
+
+static void
+pds_spool_chunk_free(PdsUplink *self, PdsSpoolChunk *chunk)
+{
+	pds_uplink_pool_give(self, chunk->data);
+	g_array_unref(chunk->offsets);
+	g_free(chunk);
+}
+
+/*
+ * Records the boundaries of the @n_blocks blocks that take @chunk's data from
+ * @start to its end; FALSE (and nothing recorded) when they do not add up.
+ */
+static gboolean
+pds_spool_chunk_index(PdsSpoolChunk *chunk, gsize start, guint n_blocks)
+{
+	const guint8 *data = chunk->data->data;
+	gsize len = chunk->data->len;
+	gsize pos = start;
+	guint old_len = chunk->offsets->len;
+	guint count = 0;
+
+	while (pos < len) {
+		guint32 block_len, end;
+
+		if (count >= n_blocks || len - pos < 12)
+			goto bad;
+		memcpy(&block_len, data + pos + 4, 4);
+		block_len = GUINT32_FROM_LE(block_len);
+		if (block_len < 12 || block_len % 4 != 0 || block_len > len - pos)
+			goto bad;
+		pos += block_len;
+		end = (guint32)pos;
+		g_array_append_val(chunk->offsets, end);
+		count++;
+	}
+	if (count != n_blocks)
+		goto bad;
+	chunk->n_blocks += n_blocks;
+	return TRUE;
+bad:
+	g_array_set_size(chunk->offsets, old_len);
+	return FALSE;
 }
 
 /* The hub has every block up to @seq: they leave the spool. */
@@ -244,12 +331,14 @@ pds_uplink_spool_ack(PdsUplink *self, guint64 seq)
 		guint64 last = chunk->first_seq + chunk->n_blocks - 1;
 		guint64 live = MAX(chunk->first_seq, self->acked_seq + 1);
 
+		if (chunk->n_blocks == 0)
+			break;
 		if (last <= seq) {
 			self->spool_bytes -= pds_spool_chunk_span(chunk, live, last);
 			if (self->send_link != NULL && self->send_link->data == chunk)
 				self->send_link = NULL;
 			g_queue_pop_head(&self->chunks);
-			pds_spool_chunk_free(chunk);
+			pds_spool_chunk_free(self, chunk);
 			continue;
 		}
 		if (seq >= live)
@@ -261,40 +350,61 @@ pds_uplink_spool_ack(PdsUplink *self, guint64 seq)
 		self->next_seq = seq + 1;
 }
 
-/* Moves spooled blocks from send_seq on into wbuf, up to one write batch. */
-static void
-pds_uplink_refill(PdsUplink *self)
+/*
+ * Finds the chunk holding send_seq and the byte it starts at, after a
+ * reconnect or an acknowledgement freed the chunk being sent; FALSE when
+ * everything queued has been written.
+ */
+static gboolean
+pds_uplink_find_send_position(PdsUplink *self)
 {
-	while (self->wbuf->len < PDS_UPLINK_WRITE_BATCH && self->send_seq < self->next_seq) {
-		GList *link = self->send_link != NULL ? self->send_link : self->chunks.head;
-		PdsSpoolChunk *chunk = NULL;
-		guint i, j;
+	GList *link;
 
-		for (; link != NULL; link = link->next) {
-			chunk = link->data;
-			if (self->send_seq < chunk->first_seq + chunk->n_blocks)
-				break;
-		}
-		if (link == NULL || self->send_seq < chunk->first_seq) {
-			/* cannot happen: sequences are contiguous and only
-			 * acknowledged blocks leave the spool */
-			g_warning("spooled block %" G_GUINT64_FORMAT " is missing", self->send_seq);
-			self->send_seq = self->next_seq;
-			return;
-		}
-		self->send_link = link;
-		i = self->send_seq - chunk->first_seq;
-		j = i + 1;
-		while (j < chunk->n_blocks &&
-		       self->wbuf->len + (chunk->offsets[j + 1] - chunk->offsets[i]) <=
-			       PDS_UPLINK_WRITE_BATCH)
-			j++;
-		g_byte_array_append(self->wbuf,
-				    (const guint8 *)g_bytes_get_data(chunk->bytes, NULL) +
-					    chunk->offsets[i],
-				    chunk->offsets[j] - chunk->offsets[i]);
-		self->send_seq += j - i;
+	if (self->send_seq >= self->next_seq)
+		return FALSE;
+	if (self->send_link != NULL) {
+		PdsSpoolChunk *chunk = self->send_link->data;
+
+		if (self->send_seq < chunk->first_seq + chunk->n_blocks)
+			return TRUE;
+		/* that chunk is all written: the next one starts with send_seq */
+		self->send_link = self->send_link->next;
+		self->send_pos = 0;
+		if (self->send_link != NULL &&
+		    ((PdsSpoolChunk *)self->send_link->data)->first_seq == self->send_seq)
+			return TRUE;
+		self->send_link = NULL;
 	}
+	for (link = self->chunks.head; link != NULL; link = link->next) {
+		PdsSpoolChunk *chunk = link->data;
+
+		if (self->send_seq < chunk->first_seq + chunk->n_blocks) {
+			if (self->send_seq < chunk->first_seq)
+				break;
+			self->send_link = link;
+			self->send_pos = pds_spool_chunk_offset(
+				chunk, (guint)(self->send_seq - chunk->first_seq));
+			return TRUE;
+		}
+	}
+	/* cannot happen: sequences are contiguous and only acknowledged
+	 * blocks leave the spool */
+	g_warning("spooled block %" G_GUINT64_FORMAT " is missing", self->send_seq);
+	self->send_seq = self->next_seq;
+	return FALSE;
+}
+
+/* @n more bytes of the current chunk were written: count the blocks they finished. */
+static void
+pds_uplink_advance_send_position(PdsUplink *self, gsize n)
+{
+	PdsSpoolChunk *chunk = self->send_link->data;
+
+	self->send_pos += n;
+	while (self->send_seq < chunk->first_seq + chunk->n_blocks &&
+	       pds_spool_chunk_offset(chunk, (guint)(self->send_seq - chunk->first_seq) + 1) <=
+		       self->send_pos)
+		self->send_seq++;
 }
 
 /* ---- connection ---- */
@@ -331,6 +441,7 @@ pds_uplink_teardown(PdsUplink *self)
 	self->wbuf_pos = 0;
 	self->write_blocked = FALSE;
 	self->send_link = NULL;
+	self->send_pos = 0;
 }
 
 static gboolean
@@ -439,27 +550,62 @@ pds_uplink_watch(PdsUplink *self, GIOCondition condition)
 	self->io_condition = condition;
 }
 
-/* Writes wbuf, refilling it from the spool; FALSE when the connection failed. */
+/*
+ * Writes wbuf (header and control blocks), then spooled blocks straight from
+ * the spool's memory; FALSE when the connection failed. A control block is
+ * only ever queued between whole data blocks: heartbeats wait until nothing
+ * is pending, START goes before any data of its connection.
+ */
 static gboolean
 pds_uplink_flush(PdsUplink *self)
 {
 	self->queued_since_flush = 0;
 	for (;;) {
 		g_autoptr(GError) error = NULL;
+		const guint8 *data;
+		gsize len;
+		gboolean from_spool = FALSE;
 		gssize n;
 
-		if (self->wbuf_pos == self->wbuf->len) {
+		if (self->wbuf_pos < self->wbuf->len) {
+			data = self->wbuf->data + self->wbuf_pos;
+			len = self->wbuf->len - self->wbuf_pos;
+		} else {
+			PdsSpoolChunk *chunk;
+			guint i, j;
+
 			g_byte_array_set_size(self->wbuf, 0);
 			self->wbuf_pos = 0;
-			if (self->state == PDS_UPLINK_STATE_STREAMING)
-				pds_uplink_refill(self);
-			if (self->wbuf->len == 0) {
+			if (self->state != PDS_UPLINK_STATE_STREAMING ||
+			    !pds_uplink_find_send_position(self)) {
+				/* nothing more to write: send what the TLS layer holds */
+				if (!pds_tls_conn_flush(self->tls, &error)) {
+					if (g_error_matches(error, G_IO_ERROR,
+							    G_IO_ERROR_WOULD_BLOCK)) {
+						self->write_blocked = TRUE;
+						return TRUE;
+					}
+					pds_uplink_fail_error(self, "write to the hub failed",
+							      error);
+					return FALSE;
+				}
 				self->write_blocked = FALSE;
 				return TRUE;
 			}
+			/* Up to one write batch, ending at a block boundary (or
+			 * one bigger block whole). */
+			chunk = self->send_link->data;
+			i = (guint)(self->send_seq - chunk->first_seq);
+			j = i + 1;
+			while (j < chunk->n_blocks &&
+			       pds_spool_chunk_offset(chunk, j + 1) - self->send_pos <=
+				       PDS_UPLINK_WRITE_BATCH)
+				j++;
+			data = chunk->data->data + self->send_pos;
+			len = pds_spool_chunk_offset(chunk, j) - self->send_pos;
+			from_spool = TRUE;
 		}
-		n = pds_tls_conn_write(self->tls, self->wbuf->data + self->wbuf_pos,
-				       self->wbuf->len - self->wbuf_pos, &error);
+		n = pds_tls_conn_write(self->tls, data, len, &error);
 		if (n < 0) {
 			if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
 				self->write_blocked = TRUE;
@@ -468,7 +614,10 @@ pds_uplink_flush(PdsUplink *self)
 			pds_uplink_fail_error(self, "write to the hub failed", error);
 			return FALSE;
 		}
-		self->wbuf_pos += n;
+		if (from_spool)
+			pds_uplink_advance_send_position(self, (gsize)n);
+		else
+			self->wbuf_pos += n;
 		self->last_tx = g_get_monotonic_time();
 		self->write_blocked = FALSE;
 	}
@@ -611,6 +760,7 @@ pds_uplink_pump(PdsUplink *self)
 			self->hub_label, pds_tls_conn_get_peer_name(self->tls),
 			g_bytes_get_size(self->header_blocks));
 		self->state = PDS_UPLINK_STATE_WAIT_HELLO;
+		pds_tls_conn_set_buffered(self->tls);
 		self->reader = pds_pcapng_reader_new();
 		g_byte_array_append(self->wbuf, g_bytes_get_data(self->header_blocks, NULL),
 				    g_bytes_get_size(self->header_blocks));
@@ -771,51 +921,12 @@ pds_uplink_start(PdsUplink *self)
 	pds_uplink_connect(self);
 }
 
-/* Block boundaries of @blocks into @offsets (n_blocks + 1); FALSE when they do not add up. */
+/* Room in the spool for @len more bytes; counts and reports the drop when there is none. */
 static gboolean
-pds_uplink_split_blocks(const guint8 *blocks, gsize len, guint n_blocks, guint32 *offsets)
+pds_uplink_spool_admit(PdsUplink *self, gsize len, guint n_blocks)
 {
-	gsize pos = 0;
-	guint count = 0;
-
-	while (pos < len) {
-		guint32 block_len;
-
-		if (count >= n_blocks || len - pos < 12)
-			return FALSE;
-		memcpy(&block_len, blocks + pos + 4, 4);
-		block_len = GUINT32_FROM_LE(block_len);
-		if (block_len < 12 || block_len % 4 != 0 || block_len > len - pos)
-			return FALSE;
-		offsets[count++] = (guint32)pos;
-		pos += block_len;
-	}
-	offsets[count] = (guint32)pos;
-	return count == n_blocks;
-}
-
-void
-pds_uplink_send_blocks(PdsUplink *self, const guint8 *blocks, gsize len, guint n_blocks)
-{
-	PdsSpoolChunk *chunk;
-
-	g_return_if_fail(PDS_IS_UPLINK(self));
-	g_return_if_fail(blocks != NULL || len == 0);
-	g_return_if_fail(len <= G_MAXUINT32);
-
-	if (n_blocks == 0)
-		return;
-	chunk = g_malloc(sizeof(PdsSpoolChunk) + (n_blocks + 1) * sizeof(guint32));
-	if (!pds_uplink_split_blocks(blocks, len, n_blocks, chunk->offsets)) {
-		g_free(chunk);
-		g_critical("%s: %" G_GSIZE_FORMAT " bytes are not %u whole little-endian "
-			   "pcapng blocks",
-			   G_STRFUNC, len, n_blocks);
-		return;
-	}
 	if (self->state == PDS_UPLINK_STATE_STOPPED || self->state == PDS_UPLINK_STATE_GIVEN_UP ||
 	    self->spool_bytes + len > self->config.spool_limit_bytes) {
-		g_free(chunk);
 		self->dropped_blocks += n_blocks;
 		self->dropped_in_episode += n_blocks;
 		if (!self->dropping && self->state != PDS_UPLINK_STATE_STOPPED &&
@@ -827,7 +938,7 @@ pds_uplink_send_blocks(PdsUplink *self, const guint8 *blocks, gsize len, guint n
 				  self->config.spool_limit_bytes);
 			g_signal_emit(self, signals[SIGNAL_DROPPING], 0, self->dropped_blocks);
 		}
-		return;
+		return FALSE;
 	}
 	if (self->dropping) {
 		g_warning("spool has room again: %" G_GUINT64_FORMAT " blocks were dropped while "
@@ -836,10 +947,13 @@ pds_uplink_send_blocks(PdsUplink *self, const guint8 *blocks, gsize len, guint n
 		self->dropping = FALSE;
 		self->dropped_in_episode = 0;
 	}
-	chunk->first_seq = self->next_seq;
-	chunk->n_blocks = n_blocks;
-	chunk->bytes = g_bytes_new(blocks, len);
-	g_queue_push_tail(&self->chunks, chunk);
+	return TRUE;
+}
+
+/* @len bytes of @n_blocks blocks were added to the spool: count them, schedule the write. */
+static void
+pds_uplink_spool_queued(PdsUplink *self, gsize len, guint n_blocks)
+{
 	self->next_seq += n_blocks;
 	self->spool_bytes += len;
 
@@ -857,6 +971,83 @@ pds_uplink_send_blocks(PdsUplink *self, const guint8 *blocks, gsize len, guint n
 							 self, NULL);
 		}
 	}
+}
+
+static void
+pds_uplink_report_bad_blocks(const char *func, gsize len, guint n_blocks)
+{
+	g_critical("%s: %" G_GSIZE_FORMAT " bytes are not %u whole little-endian pcapng blocks",
+		   func, len, n_blocks);
+}
+
+void
+pds_uplink_send_blocks(PdsUplink *self, const guint8 *blocks, gsize len, guint n_blocks)
+{
+	PdsSpoolChunk *tail;
+	gsize start;
+
+	g_return_if_fail(PDS_IS_UPLINK(self));
+	g_return_if_fail(blocks != NULL || len == 0);
+	g_return_if_fail(len <= G_MAXUINT32);
+
+	if (n_blocks == 0)
+		return;
+	if (!pds_uplink_spool_admit(self, len, n_blocks))
+		return;
+	/* Small sends share the newest chunk: one allocation for many blocks. */
+	tail = g_queue_peek_tail(&self->chunks);
+	if (tail == NULL || tail->data->len + len > PDS_UPLINK_CHUNK_TARGET) {
+		tail = pds_spool_chunk_new(self->next_seq, pds_uplink_pool_take(self));
+		g_queue_push_tail(&self->chunks, tail);
+	}
+	start = tail->data->len;
+	g_byte_array_append(tail->data, blocks, (guint)len);
+	if (!pds_spool_chunk_index(tail, start, n_blocks)) {
+		g_byte_array_set_size(tail->data, (guint)start);
+		if (tail->n_blocks == 0) {
+			g_queue_pop_tail(&self->chunks);
+			pds_spool_chunk_free(self, tail);
+		}
+		pds_uplink_report_bad_blocks(G_STRFUNC, len, n_blocks);
+		return;
+	}
+	pds_uplink_spool_queued(self, len, n_blocks);
+}
+
+GByteArray *
+pds_uplink_send_batch(PdsUplink *self, GByteArray *batch, guint n_blocks)
+{
+	PdsSpoolChunk *chunk;
+	gsize len;
+
+	g_return_val_if_fail(PDS_IS_UPLINK(self), batch);
+	g_return_val_if_fail(batch != NULL, batch);
+
+	len = batch->len;
+	if (n_blocks == 0)
+		return batch;
+	/* A small batch is cheaper to copy into the newest chunk than to spool on its own. */
+	if (len < PDS_UPLINK_WRITE_BATCH / 4) {
+		pds_uplink_send_blocks(self, batch->data, len, n_blocks);
+		g_byte_array_set_size(batch, 0);
+		return batch;
+	}
+	if (!pds_uplink_spool_admit(self, len, n_blocks)) {
+		g_byte_array_set_size(batch, 0);
+		return batch;
+	}
+	chunk = pds_spool_chunk_new(self->next_seq, batch);
+	if (!pds_spool_chunk_index(chunk, 0, n_blocks)) {
+		chunk->data = NULL;
+		g_array_unref(chunk->offsets);
+		g_free(chunk);
+		pds_uplink_report_bad_blocks(G_STRFUNC, len, n_blocks);
+		g_byte_array_set_size(batch, 0);
+		return batch;
+	}
+	g_queue_push_tail(&self->chunks, chunk);
+	pds_uplink_spool_queued(self, len, n_blocks);
+	return pds_uplink_pool_take(self);
 }
 
 void
@@ -914,11 +1105,16 @@ pds_uplink_stop(PdsUplink *self)
 	    self->state == PDS_UPLINK_STATE_WAIT_HELLO) {
 		g_autoptr(GError) error = NULL;
 
-		pds_uplink_send_control(self, PDS_CONTROL_GOODBYE, 0, "source stopping");
-		/* best effort: whatever the socket takes now */
+		/* Best effort: whatever the socket takes now. Not while a data
+		 * write is half done: the goodbye would land inside a block. */
+		if (!self->write_blocked)
+			pds_uplink_send_control(self, PDS_CONTROL_GOODBYE, 0, "source stopping");
 		if (self->tls != NULL && self->wbuf->len > self->wbuf_pos)
 			(void)pds_tls_conn_write(self->tls, self->wbuf->data + self->wbuf_pos,
 						 self->wbuf->len - self->wbuf_pos, &error);
+		g_clear_error(&error);
+		if (self->tls != NULL)
+			(void)pds_tls_conn_flush(self->tls, &error);
 	}
 	was_announced = self->announced;
 	pds_uplink_teardown(self);
@@ -976,7 +1172,9 @@ pds_uplink_finalize(GObject *object)
 {
 	PdsUplink *self = PDS_UPLINK(object);
 
-	g_queue_clear_full(&self->chunks, (GDestroyNotify)pds_spool_chunk_free);
+	while (!g_queue_is_empty(&self->chunks))
+		pds_spool_chunk_free(self, g_queue_pop_head(&self->chunks));
+	g_clear_pointer(&self->pool, g_ptr_array_unref);
 	g_clear_pointer(&self->wbuf, g_byte_array_unref);
 	g_clear_pointer(&self->header_blocks, g_bytes_unref);
 	g_clear_object(&self->client);
@@ -1018,7 +1216,8 @@ pds_uplink_init(PdsUplink *self)
 	self->next_seq = 1;
 	self->acked_seq = 0;
 	self->send_seq = 1;
-	self->wbuf = g_byte_array_sized_new(PDS_UPLINK_WRITE_BATCH + 64 * 1024);
+	self->wbuf = g_byte_array_sized_new(64 * 1024);
+	self->pool = g_ptr_array_new_with_free_func((GDestroyNotify)g_byte_array_unref);
 	self->client = g_socket_client_new();
 	self->backoff_ms = PDS_UPLINK_BACKOFF_MIN_MS;
 }

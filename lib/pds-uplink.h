@@ -46,6 +46,12 @@ PdsUplink *pds_uplink_new(const PdsUplinkConfig *config, GBytes *header_blocks);
 void pds_uplink_start(PdsUplink *uplink);
 /* Queue one or more complete data blocks (they get consecutive sequences). */
 void pds_uplink_send_blocks(PdsUplink *uplink, const guint8 *blocks, gsize len, guint n_blocks);
+/*
+ * The same without a copy: the spool takes @batch (its @n_blocks complete
+ * blocks) and returns an empty buffer for the caller's next batch, a recycled
+ * one when it has one. A small batch is copied and @batch comes back emptied.
+ */
+GByteArray *pds_uplink_send_batch(PdsUplink *uplink, GByteArray *batch, guint n_blocks);
 /* Replace what is sent first on the next connection (e.g. a new IDB). */
 void pds_uplink_set_header_blocks(PdsUplink *uplink, GBytes *header_blocks);
 /* Flush what is queued, send GOODBYE, close. */

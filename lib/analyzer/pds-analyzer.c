@@ -16,6 +16,7 @@
 
 #include "pds-analyzer.h"
 #include "pds-analyzer-mem.h"
+#include "pds-text.h"
 #include "pds-http-parser.h"
 #include "pds-pcapng.h"
 #include "pds-record-codec.h"
@@ -378,7 +379,7 @@ add_text(PdsRecordBuilder *b, guint16 code, const guint8 *p, gsize len)
 
 	/* One pass for the common case, printable ASCII (valid UTF-8 as it is);
 	 * the UTF-8 check runs only when a byte above 0x7f shows up. */
-	for (gsize i = 0; clean && i < len; i++) {
+	for (gsize i = pds_text_printable_prefix(p, len); clean && i < len; i++) {
 		if ((p[i] < 0x20 && p[i] != '\t') || p[i] == 0x7f)
 			clean = FALSE;
 		else if (p[i] >= 0x80)

@@ -14,6 +14,7 @@
 
 #include "pds-http-parser.h"
 #include "pds-record.h"
+#include "pds-text.h"
 
 typedef enum {
 	ST_START,
@@ -175,7 +176,26 @@ is_tchar(guint8 c)
 {
 	if (g_ascii_isalnum(c))
 		return TRUE;
-	return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+	switch (c) {
+	case '!':
+	case '#':
+	case '$':
+	case '%':
+	case '&':
+	case '\'':
+	case '*':
+	case '+':
+	case '-':
+	case '.':
+	case '^':
+	case '_':
+	case '`':
+	case '|':
+	case '~':
+		return TRUE;
+	default:
+		return FALSE;
+	}
 }
 
 int
@@ -335,7 +355,9 @@ parse_head(PdsHttpConn *conn, PdsHttpMessage *msg)
 		vend = line_end;
 		while (vend > vstart && (h[vend - 1] == ' ' || h[vend - 1] == '\t'))
 			vend--;
-		for (guint32 i = vstart; i < vend; i++) {
+		for (guint32 i =
+			     vstart + (guint32)pds_text_printable_prefix(h + vstart, vend - vstart);
+		     i < vend; i++) {
 			if ((h[i] < 0x20 && h[i] != '\t') || h[i] == 0x7f)
 				bad_value = TRUE;
 		}
@@ -568,14 +590,24 @@ head_append(PdsHttpConn *conn, guint d, const guint8 *data, gsize len, gboolean 
 
 	*complete = FALSE;
 	for (i = 0; i < len; i++) {
-		guint8 c = data[i];
-		if (c == '\n') {
-			if (dir->nl_state != 0) {
-				*complete = TRUE;
-				i++;
+		guint8 c;
+
+		if (dir->nl_state == 0) {
+			/* inside a line only the next LF matters: skip to it */
+			const guint8 *nl = memchr(data + i, '\n', len - i);
+			if (nl == NULL) {
+				i = len;
 				break;
 			}
+			i = (gsize)(nl - data);
 			dir->nl_state = 1;
+			continue;
+		}
+		c = data[i];
+		if (c == '\n') {
+			*complete = TRUE;
+			i++;
+			break;
 		} else if (c == '\r' && dir->nl_state == 1) {
 			dir->nl_state = 2;
 		} else {

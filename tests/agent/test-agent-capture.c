@@ -171,13 +171,14 @@ typedef struct {
 	GByteArray *all;
 } Collected;
 
-static void
-on_batch(const guint8 *blocks, gsize len, guint n_blocks, gpointer user_data)
+static GByteArray *
+on_batch(GByteArray *batch, guint n_blocks, gpointer user_data)
 {
 	Collected *c = user_data;
 	c->batches++;
 	c->blocks += n_blocks;
-	g_byte_array_append(c->all, blocks, (guint)len);
+	g_byte_array_append(c->all, batch->data, batch->len);
+	return batch;
 }
 
 static gboolean

@@ -8,6 +8,7 @@
 
 #include "pds-http-parser.h"
 #include "pds-record.h"
+#include "pds-text.h"
 
 typedef struct {
 	gchar *method;
@@ -481,6 +482,34 @@ test_gap(void)
 	fixture_clear(&fx);
 }
 
+/* The word-at-a-time check against the plain byte rule, for every byte value
+ * at every place of a 24-byte line. */
+static void
+test_printable_prefix(void)
+{
+	guint8 line[24];
+
+	memset(line, 'a', sizeof(line));
+	g_assert_cmpuint(pds_text_printable_prefix(line, sizeof(line)), ==, 24);
+	g_assert_cmpuint(pds_text_printable_prefix(line, 23), ==, 16);
+	g_assert_cmpuint(pds_text_printable_prefix(line, 7), ==, 0);
+	for (guint b = 0; b < 256; b++) {
+		gboolean printable = b >= 0x20 && b < 0x7f;
+
+		for (gsize pos = 0; pos < sizeof(line); pos++) {
+			gsize prefix;
+
+			memset(line, ' ' + (pos % 90), sizeof(line));
+			line[pos] = (guint8)b;
+			prefix = pds_text_printable_prefix(line, sizeof(line));
+			if (printable)
+				g_assert_cmpuint(prefix, ==, 24);
+			else
+				g_assert_cmpuint(prefix, ==, pos / 8 * 8);
+		}
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -498,5 +527,6 @@ main(int argc, char **argv)
 	g_test_add_func("/analyzer/http/bad/header-injection", test_header_injection);
 	g_test_add_func("/analyzer/http/bad/not-http", test_not_http);
 	g_test_add_func("/analyzer/http/gap", test_gap);
+	g_test_add_func("/analyzer/http/printable-prefix", test_printable_prefix);
 	return g_test_run();
 }

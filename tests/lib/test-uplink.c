@@ -675,7 +675,13 @@ fixture_make_uplink(Fixture *f, gsize spool_limit, guint heartbeat_secs, guint g
 	g_signal_connect(f->uplink, "dropping", G_CALLBACK(on_dropping), f);
 }
 
-/* Queues @n_blocks EPBs in one call; each payload starts with its index. */
+/*
+ * Queues @n_blocks EPBs in one call; each payload starts with its index.
+ * Calls of three blocks or more hand their buffer over (pds_uplink_send_batch:
+ * large ones become spool chunks of their own, small ones are copied), the
+ * others are copied by pds_uplink_send_blocks into the newest chunk: the
+ * tests mix both.
+ */
 static void
 send_blocks(Fixture *f, guint n_blocks)
 {
@@ -691,6 +697,14 @@ send_blocks(Fixture *f, guint n_blocks)
 				     PAYLOAD_LEN, PAYLOAD_LEN, NULL);
 	}
 	g_assert_cmpuint(buf->len, ==, (gsize)n_blocks * BLOCK_LEN);
+	if (n_blocks >= 3) {
+		GByteArray *next =
+			pds_uplink_send_batch(f->uplink, g_steal_pointer(&buf), n_blocks);
+		g_assert_nonnull(next);
+		g_assert_cmpuint(next->len, ==, 0);
+		g_byte_array_unref(next);
+		return;
+	}
 	pds_uplink_send_blocks(f->uplink, buf->data, buf->len, n_blocks);
 }
 
