@@ -15,7 +15,11 @@
 /* Large reads keep syscalls and TLS records per packet low on the hot path. */
 #define PDS_HUB_READ_SIZE (256 * 1024)
 /* Bytes handled per wake-up before other connections get their turn. */
-#define PDS_HUB_READ_BUDGET	  (4 * 1024 * 1024)
+#define PDS_HUB_READ_BUDGET (4 * 1024 * 1024)
+/* Blocks are stored (written to the chunk, copied to the ring) in batches of
+ * about this size: small enough that the batch is still in the CPU cache for
+ * both copies, large enough that a write() carries many blocks. */
+#define PDS_HUB_COMMIT_BYTES	  (256 * 1024)
 #define PDS_HUB_ACK_INTERVAL_USEC (50 * 1000)
 
 typedef enum {
@@ -825,6 +829,8 @@ pds_hub_conn_read(PdsHubConn *conn)
 			pds_pcapng_reader_feed(conn->reader, ingest->rbuf, n);
 			if (!pds_hub_conn_process(conn))
 				return FALSE;
+			if (ingest->batch->len >= PDS_HUB_COMMIT_BYTES)
+				pds_hub_conn_commit(conn);
 			continue;
 		}
 		if (n == 0) {
