@@ -13,11 +13,14 @@
 #include <unistd.h>
 
 #include "pds-cli.h"
+#include "pds-cli-open.h"
 #include "pds-cli-tap.h"
 #include "pds-kube-session.h"
 
 typedef struct {
 	const char *output_name;
+	gboolean open;
+	guint16 open_port;
 } PdsCliKubeRun;
 
 gboolean
@@ -50,6 +53,19 @@ pds_cli_kube_started(PdsKubeSession *session, gpointer user_data)
 	g_printerr("podscope: %s: %u pod(s) tapped, writing to %s; Ctrl+C stops and removes "
 		   "everything\n",
 		   pds_kube_session_get_id(session), g_strv_length(tapped), run->output_name);
+	if (run->open) {
+		g_autoptr(GError) error = NULL;
+		guint16 port = pds_kube_session_open_viewer(session, run->open_port, &error);
+		g_autofree gchar *url = NULL;
+
+		if (port == 0) {
+			/* The capture goes on: the viewer is an extra. */
+			pds_cli_print_error("tap", error->message);
+			return;
+		}
+		url = pds_cli_open_viewer_url(port, pds_kube_session_get_token(session));
+		pds_cli_open_viewer(url);
+	}
 }
 
 int
@@ -70,6 +86,7 @@ pds_cli_kube_tap_main(int argc, char **argv)
 	g_autofree gchar *interface = NULL;
 	g_autofree gchar *envelope = NULL;
 	gint hub_timeout = 0;
+	gint open_port = 0;
 	gboolean verbose = FALSE;
 	g_autoptr(GOptionContext) ctx = NULL;
 	g_autoptr(GError) error = NULL;
@@ -110,6 +127,15 @@ pds_cli_kube_tap_main(int argc, char **argv)
 		{"envelope", 0, 0, G_OPTION_ARG_STRING, &envelope,
 		 N_("How PodScope records are written: exported-pdu (default) or custom"), "KIND"},
 		{"verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, N_("Log more"), NULL},
+		{"open", 0, 0, G_OPTION_ARG_NONE, &run.open,
+		 /* TRANSLATORS: help of --open; keep $BROWSER and xdg-open */
+		 N_("Print the web viewer's address with its token and open it ($BROWSER or "
+		    "xdg-open)"),
+		 NULL},
+		{"open-port", 0, 0, G_OPTION_ARG_INT, &open_port,
+		 /* TRANSLATORS: help of --open-port */
+		 N_("Local port of the web viewer's port-forward (default: any free port)"),
+		 "PORT"},
 		{NULL},
 	};
 
@@ -133,6 +159,11 @@ pds_cli_kube_tap_main(int argc, char **argv)
 		pds_cli_print_usage_error("tap", _("--hub-timeout must be positive"));
 		return PDS_CLI_EXIT_USAGE;
 	}
+	if (open_port < 0 || open_port > 65535) {
+		pds_cli_print_usage_error("tap", _("--open-port takes a port from 0 to 65535"));
+		return PDS_CLI_EXIT_USAGE;
+	}
+	run.open_port = (guint16)open_port;
 	if (verbose)
 		g_setenv("G_MESSAGES_DEBUG", "PdsKube PdsCli", TRUE);
 

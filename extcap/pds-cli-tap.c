@@ -11,11 +11,13 @@
 #include <unistd.h>
 
 #include "pds-cli.h"
+#include "pds-cli-open.h"
 #include "pds-cli-tap.h"
 #include "pds-local-session.h"
 
 typedef struct {
 	gboolean progress; /* write progress lines to stderr */
+	gboolean open;	   /* --open: print and open the web viewer's address */
 	const char *output_name;
 } TapContext;
 
@@ -74,6 +76,13 @@ tap_started_cb(PdsLocalSession *session, gpointer user_data)
 	TapContext *ctx = user_data;
 	GPtrArray *targets = pds_local_session_get_targets(session);
 
+	if (ctx->open) {
+		/* The embedded hub listens on 127.0.0.1: its API serves the viewer. */
+		g_autofree gchar *url =
+			pds_cli_open_viewer_url(pds_local_session_get_api_port(session),
+						pds_local_session_get_token(session));
+		pds_cli_open_viewer(url);
+	}
 	if (!ctx->progress)
 		return;
 	for (guint i = 0; i < targets->len; i++) {
@@ -105,6 +114,7 @@ pds_cli_tap_main(int argc, char **argv)
 	g_autofree gchar *log_file = NULL;
 	gboolean verbose = FALSE;
 	gboolean no_analyze = FALSE;
+	gboolean open_viewer = FALSE;
 	const GOptionEntry entries[] = {
 		{"netns", 0, 0, G_OPTION_ARG_STRING_ARRAY, &netns,
 		 /* TRANSLATORS: help of --netns */
@@ -140,6 +150,11 @@ pds_cli_tap_main(int argc, char **argv)
 		{"verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose,
 		 /* TRANSLATORS: help of --verbose */
 		 N_("Show progress and the hub's and agents' details"), NULL},
+		{"open", 0, 0, G_OPTION_ARG_NONE, &open_viewer,
+		 /* TRANSLATORS: help of --open; keep $BROWSER and xdg-open */
+		 N_("Print the web viewer's address with its token and open it ($BROWSER or "
+		    "xdg-open)"),
+		 NULL},
 		{G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &rest, NULL, NULL},
 		{NULL},
 	};
@@ -149,7 +164,7 @@ pds_cli_tap_main(int argc, char **argv)
 	g_autoptr(PdsLocalSession) session = NULL;
 	g_autoptr(GOutputStream) out = NULL;
 	PdsLocalEnvelope envelope = PDS_LOCAL_ENVELOPE_EXPORTED_PDU;
-	TapContext ctx = {FALSE, NULL};
+	TapContext ctx = {FALSE, FALSE, NULL};
 	gboolean to_stdout;
 	int fd;
 
@@ -205,6 +220,7 @@ pds_cli_tap_main(int argc, char **argv)
 		return PDS_CLI_EXIT_USAGE;
 	}
 	ctx.progress = !to_stdout || verbose;
+	ctx.open = open_viewer;
 	ctx.output_name = to_stdout ? _("stdout") : output;
 
 	session = pds_local_session_new();

@@ -84,7 +84,8 @@ struct _PdsKubeSession {
 	gchar *server_version; /* "1.29" */
 	PdsKubeClient *client;
 	PdsKubePortForward *forward;
-	SoupSession *http; /* to the hub API through the port-forward */
+	PdsKubePortForward *viewer_forward; /* --open: the browser's own listener */
+	SoupSession *http;		    /* to the hub API through the port-forward */
 	PdsKubeWatch *pod_watch;
 	PdsKubeWatch *svc_watch;
 	GHashTable *tapped;  /* "ns/pod" -> PdsKubeTapped */
@@ -631,6 +632,7 @@ pds_kube_session_finalize(GObject *object)
 	g_clear_object(&self->pod_watch);
 	g_clear_object(&self->svc_watch);
 	g_clear_object(&self->forward);
+	g_clear_object(&self->viewer_forward);
 	g_clear_object(&self->http);
 	g_clear_object(&self->client);
 	g_hash_table_unref(self->tapped);
@@ -731,6 +733,27 @@ pds_kube_session_dup_api_url(PdsKubeSession *self)
 		return NULL;
 	return g_strdup_printf("http://127.0.0.1:%u",
 			       pds_kube_port_forward_get_local_port(self->forward));
+}
+
+guint16
+pds_kube_session_open_viewer(PdsKubeSession *self, guint16 port, GError **error)
+{
+	g_return_val_if_fail(PDS_IS_KUBE_SESSION(self), 0);
+	g_return_val_if_fail(self->hub_pod != NULL, 0);
+
+	if (self->viewer_forward == NULL) {
+		/* Its own listener: each browser connection becomes one WebSocket
+		 * tunnel to the hub pod, independent of the capture stream's. */
+		g_autoptr(PdsKubePortForward) forward = pds_kube_port_forward_new(
+			self->client, self->ns, self->hub_pod, PDS_KUBE_API_PORT);
+		if (!pds_kube_port_forward_listen(forward, "127.0.0.1", port, error)) {
+			g_prefix_error(error,
+				       "cannot listen on 127.0.0.1:%u for the web viewer: ", port);
+			return 0;
+		}
+		self->viewer_forward = g_steal_pointer(&forward);
+	}
+	return pds_kube_port_forward_get_local_port(self->viewer_forward);
 }
 
 GStrv
@@ -1879,6 +1902,8 @@ pds_kube_session_stop(PdsKubeSession *self, GError **error)
 		g_cancellable_cancel(self->stream_cancel);
 	if (self->forward != NULL)
 		pds_kube_port_forward_stop(self->forward);
+	if (self->viewer_forward != NULL)
+		pds_kube_port_forward_stop(self->viewer_forward);
 	if (ok)
 		pds_kube_progress(
 			self, "session %s removed in %.1f s; agents exit once their hub is gone",

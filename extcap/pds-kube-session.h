@@ -83,6 +83,12 @@ const char *pds_kube_session_get_namespace(PdsKubeSession *self);
 /* After start: the hub API through the port-forward, and its bearer token. */
 gchar *pds_kube_session_dup_api_url(PdsKubeSession *self);
 const char *pds_kube_session_get_token(PdsKubeSession *self);
+/*
+ * After start: a local listener on 127.0.0.1:@port (0 picks one) whose
+ * connections are port-forwarded to the hub's API, web viewer included, for
+ * a browser. Returns the port (0 with @error set). Closed by stop.
+ */
+guint16 pds_kube_session_open_viewer(PdsKubeSession *self, guint16 port, GError **error);
 /* Pods an agent was injected into, "ns/pod". */
 GStrv pds_kube_session_dup_tapped(PdsKubeSession *self);
 

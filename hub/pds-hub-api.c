@@ -10,6 +10,9 @@
 #include <string.h>
 
 #include "pds-hub-ingest.h"
+#include "pds-hub-live.h"
+#include "pds-hub-records.h"
+#include "pds-hub-viewer.h"
 #include "pds-pcapng-writer.h"
 #include "pds-record-codec.h"
 
@@ -23,7 +26,21 @@ struct _PdsHubApi {
 	PdsHubSourceTable *sources; /* borrowed */
 	SoupServer *server;
 	GList *consumers; /* of PdsHubConsumer */
+	PdsHubLive *live;
+	PdsHubRecords *records;
+	GQueue record_cursors; /* of PdsHubStoreCursor, where GET /v1/records stopped */
 };
+
+/* Most records one GET /v1/records answers; the client asks again with after=. */
+#define PDS_HUB_API_RECORDS_MAX 5000
+/* Most blocks one GET /v1/records reads (packets included), so a request
+ * never stalls ingest for long; X-PodScope-Next-Index says where to go on. */
+#define PDS_HUB_API_RECORDS_SCAN 100000
+/* Cursors kept where requests stopped: paging with after= goes on from
+ * there instead of reading the session from its start again. */
+#define PDS_HUB_API_RECORD_CURSORS 4
+/* Prefix of the token in Sec-WebSocket-Protocol (browsers cannot set headers). */
+#define PDS_HUB_API_WS_BEARER "podscope.bearer."
 
 typedef struct {
 	PdsHubApi *api;
@@ -209,6 +226,24 @@ pds_hub_api_set_error(SoupServerMessage *msg, guint status, const char *message)
 	pds_hub_api_set_json(msg, status, json);
 }
 
+/* The token of a WebSocket request's "podscope.bearer.<token>" subprotocol. */
+static gchar *
+pds_hub_api_dup_ws_token(SoupMessageHeaders *req)
+{
+	const char *list = soup_message_headers_get_list(req, "Sec-WebSocket-Protocol");
+	g_auto(GStrv) items = NULL;
+
+	if (list == NULL)
+		return NULL;
+	items = g_strsplit(list, ",", -1);
+	for (guint i = 0; items[i] != NULL; i++) {
+		const char *item = g_strstrip(items[i]);
+		if (g_str_has_prefix(item, PDS_HUB_API_WS_BEARER))
+			return g_strdup(item + strlen(PDS_HUB_API_WS_BEARER));
+	}
+	return NULL;
+}
+
 /* FALSE (and the response set) when the request may not go on. @post: the
  * resource takes POST instead of GET/HEAD. */
 static gboolean
@@ -217,6 +252,7 @@ pds_hub_api_check_method(PdsHubApi *api, SoupServerMessage *msg, gboolean post)
 	SoupMessageHeaders *req = soup_server_message_get_request_headers(msg);
 	const char *auth = soup_message_headers_get_one(req, "Authorization");
 	const char *method = soup_server_message_get_method(msg);
+	g_autofree gchar *ws_token = pds_hub_api_dup_ws_token(req);
 
 	const char *given = NULL;
 
@@ -224,6 +260,11 @@ pds_hub_api_check_method(PdsHubApi *api, SoupServerMessage *msg, gboolean post)
 		given = auth + 7;
 		while (*given == ' ')
 			given++;
+	} else if (ws_token != NULL &&
+		   soup_message_headers_header_contains(req, "Upgrade", "websocket")) {
+		/* Only an upgrade may carry it there: nothing else reads that header. */
+		given = ws_token;
+		auth = "subprotocol";
 	}
 	if (given == NULL || !pds_hub_api_token_equal(given, api->token)) {
 		soup_message_headers_replace(soup_server_message_get_response_headers(msg),
@@ -310,6 +351,9 @@ pds_hub_api_default_cb(SoupServer *server,
 	PdsHubApi *api = user_data;
 	g_autofree gchar *text = NULL;
 
+	/* The viewer's static files need no token (see pds-hub-viewer.h). */
+	if (pds_hub_viewer_serve(msg, path))
+		return;
 	if (!pds_hub_api_check(api, msg))
 		return;
 	text = g_strdup_printf("no such resource: %s", path);
@@ -461,6 +505,131 @@ pds_hub_api_capture_cb(SoupServer *server,
 	pds_hub_consumer_pump(c);
 }
 
+/* A kept cursor that stopped at @index (it reads on without searching), or a new one there. */
+static PdsHubStoreCursor *
+pds_hub_api_take_record_cursor(PdsHubApi *api, guint64 index)
+{
+	PdsHubStoreCursor *cursor;
+
+	for (GList *l = api->record_cursors.head; l != NULL; l = l->next) {
+		if (pds_hub_store_cursor_get_index(l->data) == index) {
+			cursor = l->data;
+			g_queue_delete_link(&api->record_cursors, l);
+			return cursor;
+		}
+	}
+	cursor = pds_hub_store_cursor_new(api->store);
+	pds_hub_store_cursor_seek(cursor, index);
+	return cursor;
+}
+
+/* GET /v1/records?after=N&limit=M: the viewer's records with an index above N. */
+static void
+pds_hub_api_records_cb(SoupServer *server,
+		       SoupServerMessage *msg,
+		       const char *path,
+		       GHashTable *query,
+		       gpointer user_data)
+{
+	PdsHubApi *api = user_data;
+	const char *after_arg = query != NULL ? g_hash_table_lookup(query, "after") : NULL;
+	const char *limit_arg = query != NULL ? g_hash_table_lookup(query, "limit") : NULL;
+	g_autoptr(PdsHubStoreCursor) cursor = NULL;
+	g_autoptr(GString) out = g_string_new("[");
+	g_autofree gchar *next = NULL;
+	guint64 after = 0, limit = 1000;
+	gboolean have_after = after_arg != NULL;
+	guint n = 0, scanned = 0;
+	const guint8 *data;
+	gsize len;
+
+	if (!pds_hub_api_check(api, msg))
+		return;
+	if ((after_arg != NULL &&
+	     !g_ascii_string_to_unsigned(after_arg, 10, 0, G_MAXINT64, &after, NULL)) ||
+	    (limit_arg != NULL &&
+	     !g_ascii_string_to_unsigned(limit_arg, 10, 1, PDS_HUB_API_RECORDS_MAX, &limit,
+					 NULL))) {
+		g_autofree gchar *text = g_strdup_printf(
+			"after must be a block index and limit a number from 1 to %u",
+			PDS_HUB_API_RECORDS_MAX);
+		pds_hub_api_set_error(msg, SOUP_STATUS_BAD_REQUEST, text);
+		return;
+	}
+	cursor = pds_hub_api_take_record_cursor(api, have_after ? after + 1 : 0);
+	while (n < limit && scanned < PDS_HUB_API_RECORDS_SCAN &&
+	       pds_hub_store_cursor_next(cursor, &data, &len)) {
+		guint64 index = pds_hub_store_cursor_get_index(cursor) - 1;
+		gsize mark = out->len;
+
+		scanned++;
+		if (have_after && index <= after)
+			continue;
+		if (n > 0)
+			g_string_append_c(out, ',');
+		if (pds_hub_records_append_json(api->records, index, data, len, out))
+			n++;
+		else
+			g_string_truncate(out, mark);
+	}
+	g_string_append_c(out, ']');
+	next = g_strdup_printf("%" G_GUINT64_FORMAT, pds_hub_store_cursor_get_index(cursor));
+	soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Cache-Control",
+				     "no-store");
+	soup_message_headers_replace(soup_server_message_get_response_headers(msg),
+				     "X-PodScope-Next-Index", next);
+	pds_hub_api_set_json(msg, SOUP_STATUS_OK, out->str);
+	g_queue_push_head(&api->record_cursors, g_steal_pointer(&cursor));
+	while (g_queue_get_length(&api->record_cursors) > PDS_HUB_API_RECORD_CURSORS)
+		pds_hub_store_cursor_free(g_queue_pop_tail(&api->record_cursors));
+}
+
+/* Runs before the upgrade: without a valid token the answer is 401 and
+ * libsoup does not upgrade (it upgrades only while no status is set). */
+static void
+pds_hub_api_live_check_cb(SoupServer *server,
+			  SoupServerMessage *msg,
+			  const char *path,
+			  GHashTable *query,
+			  gpointer user_data)
+{
+	PdsHubApi *api = user_data;
+	const char *after = query != NULL ? g_hash_table_lookup(query, "after") : NULL;
+	gint64 v;
+
+	if (!pds_hub_api_check_method(api, msg, FALSE))
+		return;
+	if (after != NULL && !g_ascii_string_to_signed(after, 10, -1, G_MAXINT64, &v, NULL)) {
+		pds_hub_api_set_error(msg, SOUP_STATUS_BAD_REQUEST, "after must be a block index");
+		return;
+	}
+	if (!soup_message_headers_header_contains(soup_server_message_get_request_headers(msg),
+						  "Upgrade", "websocket"))
+		pds_hub_api_set_error(msg, SOUP_STATUS_BAD_REQUEST,
+				      "/v1/live is a WebSocket (subprotocol " PDS_HUB_LIVE_PROTOCOL
+				      ")");
+}
+
+static void
+pds_hub_api_live_cb(SoupServer *server,
+		    SoupServerMessage *msg,
+		    const char *path,
+		    SoupWebsocketConnection *conn,
+		    gpointer user_data)
+{
+	PdsHubApi *api = user_data;
+	const char *query = g_uri_get_query(soup_server_message_get_uri(msg));
+	g_autoptr(GHashTable) form = query != NULL ? soup_form_decode(query) : NULL;
+	const char *after = form != NULL ? g_hash_table_lookup(form, "after") : NULL;
+	gint64 v = -1;
+
+	if (after != NULL && !g_ascii_string_to_signed(after, 10, -1, G_MAXINT64, &v, NULL))
+		v = -1;
+	g_info("api: live viewer from %s (after %" G_GINT64_FORMAT ")",
+	       soup_server_message_get_remote_host(msg), v);
+	pds_hub_live_add_connection(api->live, conn, v);
+}
+
 /* ---- life cycle ---- */
 
 PdsHubApi *
@@ -472,10 +641,14 @@ pds_hub_api_new(const char *token, PdsHubStore *store, PdsHubSourceTable *source
 	g_return_val_if_fail(store != NULL, NULL);
 	g_return_val_if_fail(sources != NULL, NULL);
 
+	char *protocols[] = {(char *)PDS_HUB_LIVE_PROTOCOL, NULL};
+
 	api = g_new0(PdsHubApi, 1);
 	api->token = g_strdup(token);
 	api->store = store;
 	api->sources = sources;
+	api->live = pds_hub_live_new(store, sources);
+	api->records = pds_hub_records_new(store);
 	api->server = soup_server_new("server-header", "podscope-hub/" PACKAGE_VERSION " ", NULL);
 	soup_server_add_handler(api->server, NULL, pds_hub_api_default_cb, api, NULL);
 	soup_server_add_handler(api->server, "/healthz", pds_hub_api_healthz_cb, api, NULL);
@@ -483,6 +656,10 @@ pds_hub_api_new(const char *token, PdsHubStore *store, PdsHubSourceTable *source
 	soup_server_add_handler(api->server, "/v1/names", pds_hub_api_names_cb, api, NULL);
 	soup_server_add_handler(api->server, "/v1/capture.pcapng", pds_hub_api_capture_cb, api,
 				NULL);
+	soup_server_add_handler(api->server, "/v1/records", pds_hub_api_records_cb, api, NULL);
+	soup_server_add_handler(api->server, "/v1/live", pds_hub_api_live_check_cb, api, NULL);
+	soup_server_add_websocket_handler(api->server, "/v1/live", NULL, protocols,
+					  pds_hub_api_live_cb, api, NULL);
 	return api;
 }
 
@@ -525,6 +702,9 @@ pds_hub_api_free(PdsHubApi *api)
 		return;
 	while (api->consumers != NULL)
 		pds_hub_consumer_free(api->consumers->data);
+	pds_hub_live_free(api->live);
+	pds_hub_records_free(api->records);
+	g_queue_clear_full(&api->record_cursors, (GDestroyNotify)pds_hub_store_cursor_free);
 	soup_server_disconnect(api->server);
 	g_object_unref(api->server);
 	g_free(api->token);

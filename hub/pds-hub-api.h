@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The hub's HTTP API (libsoup 3): /healthz, /v1/sources and
- * /v1/capture.pcapng, every request authorised by the session's bearer token.
+ * The hub's HTTP API (libsoup 3): /healthz, /v1/sources, /v1/names,
+ * /v1/capture.pcapng, /v1/records and the /v1/live WebSocket, every request
+ * authorised by the session's bearer token; and the web viewer's static
+ * files at / and /viewer/, which need none (pds-hub-viewer.h).
  */
 #pragma once
 

@@ -882,6 +882,15 @@ pds_hub_store_cursor_get_index(PdsHubStoreCursor *cursor)
 	return cursor->index;
 }
 
+void
+pds_hub_store_cursor_seek(PdsHubStoreCursor *cursor, guint64 index)
+{
+	/* next() finds the ring slot or the chunk file, and in a chunk skips
+	 * the entries before the index without handing them out. */
+	pds_hub_store_cursor_close_file(cursor);
+	cursor->index = MAX(index, cursor->store->first_index);
+}
+
 /* The chunk holding @index, or the first one after it (NULL: none). */
 static PdsHubChunk *
 pds_hub_store_find_chunk(PdsHubStore *store, guint64 index)

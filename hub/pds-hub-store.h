@@ -97,5 +97,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(PdsHubStoreCursor, pds_hub_store_cursor_free)
 /* The next block, valid until the next call; FALSE at the end of what is stored. */
 gboolean pds_hub_store_cursor_next(PdsHubStoreCursor *cursor, const guint8 **data, gsize *len);
 guint64 pds_hub_store_cursor_get_index(PdsHubStoreCursor *cursor);
+/* Go on from @index (or the first index still held, if that is later). */
+void pds_hub_store_cursor_seek(PdsHubStoreCursor *cursor, guint64 index);
 
 G_END_DECLS
