@@ -499,16 +499,25 @@ class Environment:
 
     # ---- latency: wire -> hub -> tshark -r - ----
     def latency(self, probes, loaded, duration, reader_kind="tshark"):
+        """reader_kind: "tshark" (agent -> hub -> curl -> tshark), "stream" (the hub's
+        follow stream parsed here), or "tcpdump-tshark" (the reference without PodScope:
+        tcpdump -U -w - | tshark, same filter, same load)."""
         t = self.topo
-        c = self.start_capture("agent")
-        hub = c["hub"]
-        curl = subprocess.Popen(
-            ["curl", "-sN", "-H", "Authorization: Bearer " + TOKEN,
-             hub.url("/v1/capture.pcapng?follow=1")], stdout=subprocess.PIPE)
+        c = None
+        if reader_kind == "tcpdump-tshark":
+            curl = subprocess.Popen(
+                ["ip", "netns", "exec", t.srv, "tcpdump", "-i", t.if_srv, "-B", "65536", "-U",
+                 "-n", "-w", "-"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        else:
+            c = self.start_capture("agent")
+            hub = c["hub"]
+            curl = subprocess.Popen(
+                ["curl", "-sN", "-H", "Authorization: Bearer " + TOKEN,
+                 hub.url("/v1/capture.pcapng?follow=1")], stdout=subprocess.PIPE)
         seen = {}
         lock = threading.Lock()
         tshark = None
-        if reader_kind == "tshark":
+        if reader_kind in ("tshark", "tcpdump-tshark"):
             tshark = subprocess.Popen(
                 ["tshark", "-r", "-", "-l", "-n", "-Y", "udp.dstport==%d" % PROBE_PORT, "-T",
                  "fields", "-e", "data.data"], stdin=curl.stdout, stdout=subprocess.PIPE,
@@ -599,7 +608,8 @@ class Environment:
                 p.wait(5)
             except subprocess.TimeoutExpired:
                 p.kill()
-        self.stop_capture(c, 1)
+        if c is not None:
+            self.stop_capture(c, 1)
         if not lat:
             return {"probes": probes, "seen": 0}
 
@@ -694,7 +704,9 @@ def report(results, latency, scenarios, capturers, reps, duration, command, elap
           "(iperf3 -u -b 20M); *http-keepalive*: during the saturating HTTP keep-alive "
           "workload, where everything (wrk, nginx, agent, hub, tshark) shares the 2 CPUs. "
           "Reader *stream*: the benchmark parses the hub's follow stream itself instead of "
-          "tshark, to tell the hub's part from tshark's.")
+          "tshark, to tell the hub's part from tshark's. Reader *tcpdump-tshark*: the "
+          "reference without PodScope, `tcpdump -U -w - | tshark -r - -l` with the same "
+          "filter under the same load: where it falls behind too, the limit is tshark's.")
         w("")
         w("| condition | reader | probes seen | p50 ms | p99 ms | max ms |")
         w("|---|---|---|---|---|---|")
