@@ -822,18 +822,32 @@ pds_hub_conn_read(PdsHubConn *conn)
 
 	while (total < PDS_HUB_READ_BUDGET) {
 		g_autoptr(GError) error = NULL;
-		gssize n = pds_tls_conn_read(conn->tls, ingest->rbuf, PDS_HUB_READ_SIZE, &error);
+		gsize fill = 0;
+		gboolean eof = FALSE;
 
-		if (n > 0) {
-			total += n;
-			pds_pcapng_reader_feed(conn->reader, ingest->rbuf, n);
+		/* Many records' worth into rbuf, then parsed in place: blocks are
+		 * copied once, into the batch, not into the reader first. */
+		while (fill < PDS_HUB_READ_SIZE) {
+			gssize n = pds_tls_conn_read(conn->tls, ingest->rbuf + fill,
+						     PDS_HUB_READ_SIZE - fill, &error);
+			if (n > 0)
+				fill += (gsize)n;
+			else if (n == 0)
+				eof = TRUE;
+			if (n <= 0)
+				break;
+		}
+		if (fill > 0) {
+			total += fill;
+			pds_pcapng_reader_feed_borrowed(conn->reader, ingest->rbuf, fill);
 			if (!pds_hub_conn_process(conn))
 				return FALSE;
+			/* rbuf is shared by all connections */
+			pds_pcapng_reader_release_input(conn->reader);
 			if (ingest->batch->len >= PDS_HUB_COMMIT_BYTES)
 				pds_hub_conn_commit(conn);
-			continue;
 		}
-		if (n == 0) {
+		if (eof) {
 			g_autoptr(GError) trunc = NULL;
 			if (!pds_pcapng_reader_finish(conn->reader, &trunc))
 				pds_hub_conn_closef(conn, FALSE,
@@ -847,6 +861,8 @@ pds_hub_conn_read(PdsHubConn *conn)
 						   FALSE);
 			return FALSE;
 		}
+		if (error == NULL)
+			continue; /* rbuf was full: more may wait */
 		if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
 			break;
 		pds_hub_conn_closef(conn, FALSE, "receiving failed: %s", error->message);

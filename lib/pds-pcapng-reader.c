@@ -134,10 +134,20 @@ pds_pcapng_reader_feed(PdsPcapngReader *reader, const guint8 *data, gsize len)
 	reader->len = reader->buf->len;
 }
 
-/* Parses directly from @data, which must outlive the reader's use of it. */
-static void
-reader_feed_borrowed(PdsPcapngReader *reader, const guint8 *data, gsize len)
+void
+pds_pcapng_reader_release_input(PdsPcapngReader *reader)
 {
+	g_return_if_fail(reader != NULL);
+	reader_own_input(reader);
+}
+
+/* Parses directly from @data, which must outlive the reader's use of it. */
+void
+pds_pcapng_reader_feed_borrowed(PdsPcapngReader *reader, const guint8 *data, gsize len)
+{
+	g_return_if_fail(reader != NULL);
+	g_return_if_fail(data != NULL || len == 0);
+
 	if (reader->borrowed || reader->pos < reader->len) {
 		/* Something is pending: fall back to copying. */
 		pds_pcapng_reader_feed(reader, data, len);
@@ -610,8 +620,8 @@ pds_pcapng_read_file(const char *path, PdsPcapngBlockFunc func, gpointer user_da
 	}
 	reader = pds_pcapng_reader_new();
 	/* The mapping outlives the reader: parse it in place, no copy. */
-	reader_feed_borrowed(reader, (const guint8 *)g_mapped_file_get_contents(mapped),
-			     g_mapped_file_get_length(mapped));
+	pds_pcapng_reader_feed_borrowed(reader, (const guint8 *)g_mapped_file_get_contents(mapped),
+					g_mapped_file_get_length(mapped));
 	while (pds_pcapng_reader_next(reader, &block, &error_local)) {
 		if (!func(reader, &block, user_data, error))
 			return FALSE;

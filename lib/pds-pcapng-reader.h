@@ -81,6 +81,14 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(PdsPcapngReader, pds_pcapng_reader_free)
 
 void pds_pcapng_reader_feed(PdsPcapngReader *reader, const guint8 *data, gsize len);
 /*
+ * The same without copying @data when nothing is pending: blocks then point
+ * into @data, which the caller keeps unchanged until
+ * pds_pcapng_reader_release_input(); that copies what is left (the start of
+ * a block still incomplete) into the reader, so @data may be reused.
+ */
+void pds_pcapng_reader_feed_borrowed(PdsPcapngReader *reader, const guint8 *data, gsize len);
+void pds_pcapng_reader_release_input(PdsPcapngReader *reader);
+/*
  * TRUE and @block filled: one complete block.
  * FALSE, error unset: need more input.  FALSE, error set: malformed input;
  * the reader is then unusable (a stream cannot be resynchronised safely).

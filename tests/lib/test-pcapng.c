@@ -214,6 +214,39 @@ read_all(const guint8 *data, gsize len, gsize step, GError **error)
 	return g_steal_pointer(&blocks);
 }
 
+/*
+ * The same through pds_pcapng_reader_feed_borrowed(): each piece lives in a
+ * scratch buffer that is released and then overwritten before the next, so a
+ * block that kept pointing into it would read garbage.
+ */
+static GPtrArray *
+read_all_borrowed(const guint8 *data, gsize len, gsize step, GError **error)
+{
+	g_autoptr(PdsPcapngReader) reader = pds_pcapng_reader_new();
+	g_autoptr(GPtrArray) blocks = g_ptr_array_new_with_free_func(saved_block_free);
+	g_autofree guint8 *scratch = g_malloc(MAX(step, 1));
+	PdsPcapngBlock block;
+	gsize pos = 0;
+
+	do {
+		gsize n = MIN(step, len - pos);
+
+		memcpy(scratch, data + pos, n);
+		pds_pcapng_reader_feed_borrowed(reader, scratch, n);
+		pos += n;
+		while (pds_pcapng_reader_next(reader, &block, error))
+			g_ptr_array_add(blocks, save_block(&block));
+		if (error != NULL && *error != NULL)
+			return NULL;
+		pds_pcapng_reader_release_input(reader);
+		memset(scratch, 0xaa, n);
+	} while (pos < len);
+	if (!pds_pcapng_reader_finish(reader, error))
+		return NULL;
+	g_assert_cmpuint(pds_pcapng_reader_get_offset(reader), ==, len);
+	return g_steal_pointer(&blocks);
+}
+
 static void
 assert_same_blocks(GPtrArray *a, GPtrArray *b)
 {
@@ -713,9 +746,13 @@ test_byte_at_a_time(void)
 		g_assert_cmpuint(whole->len, >, 5);
 		for (guint i = 0; i < G_N_ELEMENTS(steps); i++) {
 			g_autoptr(GPtrArray) split = read_all(in->data, in->len, steps[i], &error);
+			g_autoptr(GPtrArray) borrowed = NULL;
 
 			g_assert_no_error(error);
 			assert_same_blocks(whole, split);
+			borrowed = read_all_borrowed(in->data, in->len, steps[i], &error);
+			g_assert_no_error(error);
+			assert_same_blocks(whole, borrowed);
 		}
 	}
 	/* And the one-byte split still says what the whole read said. */
