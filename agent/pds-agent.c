@@ -376,6 +376,21 @@ pds_agent_stop(PdsAgent *self)
 	self->stopped = TRUE;
 	/* Waits, bounded, until the hub has acknowledged everything queued. */
 	pds_uplink_stop(self->uplink);
+	/* What an operator asks first after a capture: did everything arrive? */
+	{
+		PdsAgentCaptureStats stats;
+		g_autoptr(GError) error = NULL;
+
+		if (pds_agent_capture_get_stats(self->capture, &stats, &error))
+			g_message("stopped: %" G_GUINT64_FORMAT
+				  " packets captured, %" G_GUINT64_FORMAT
+				  " dropped by the kernel; %" G_GUINT64_FORMAT
+				  " blocks dropped because the spool was full, %" G_GUINT64_FORMAT
+				  " not confirmed by the hub",
+				  stats.delivered, stats.dropped,
+				  pds_uplink_get_dropped_blocks(self->uplink),
+				  pds_uplink_get_unconfirmed_blocks(self->uplink));
+	}
 	g_idle_add_once(pds_agent_emit_stopped, g_object_ref(self));
 }
 

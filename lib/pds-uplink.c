@@ -70,6 +70,7 @@ struct _PdsUplink {
 	guint64 spool_bytes;
 	guint64 dropped_blocks;
 	guint64 dropped_in_episode;
+	guint64 unconfirmed_at_stop; /* queued, never acknowledged when stopped */
 	gboolean dropping;
 
 	/* the current connection */
@@ -1097,10 +1098,12 @@ pds_uplink_stop(PdsUplink *self)
 	/* a failure during the flush scheduled a reconnect: not any more */
 	g_clear_handle_id(&self->reconnect_id, g_source_remove);
 	g_clear_handle_id(&self->grace_id, g_source_remove);
-	if (self->acked_seq + 1 < self->next_seq)
+	if (self->acked_seq + 1 < self->next_seq) {
+		self->unconfirmed_at_stop = self->next_seq - 1 - self->acked_seq;
 		g_warning("stopping with %" G_GUINT64_FORMAT " blocks the hub %s has not "
-			  "acknowledged",
-			  self->next_seq - 1 - self->acked_seq, self->hub_label);
+			  "acknowledged: they may be missing from the session",
+			  self->unconfirmed_at_stop, self->hub_label);
+	}
 	if (self->state == PDS_UPLINK_STATE_STREAMING ||
 	    self->state == PDS_UPLINK_STATE_WAIT_HELLO) {
 		g_autoptr(GError) error = NULL;
@@ -1144,6 +1147,13 @@ pds_uplink_get_dropped_blocks(PdsUplink *self)
 {
 	g_return_val_if_fail(PDS_IS_UPLINK(self), 0);
 	return self->dropped_blocks;
+}
+
+guint64
+pds_uplink_get_unconfirmed_blocks(PdsUplink *self)
+{
+	g_return_val_if_fail(PDS_IS_UPLINK(self), 0);
+	return self->unconfirmed_at_stop;
 }
 
 guint64

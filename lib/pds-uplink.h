@@ -60,6 +60,8 @@ void pds_uplink_stop(PdsUplink *uplink);
 gboolean pds_uplink_is_connected(PdsUplink *uplink);
 guint64 pds_uplink_get_spool_bytes(PdsUplink *uplink);
 guint64 pds_uplink_get_dropped_blocks(PdsUplink *uplink);
+/* After pds_uplink_stop(): blocks queued that the hub never acknowledged. */
+guint64 pds_uplink_get_unconfirmed_blocks(PdsUplink *uplink);
 guint64 pds_uplink_get_acked_seq(PdsUplink *uplink);
 
 /*

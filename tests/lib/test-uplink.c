@@ -989,6 +989,30 @@ test_heartbeat(Fixture *f, gconstpointer data)
 	test_hub_assert_clean(f->hub);
 }
 
+/* Stopping while the hub holds blocks it never acknowledges: the stop waits
+ * its bounded time, then says how many are unconfirmed. */
+static void
+test_stop_unconfirmed(Fixture *f, gconstpointer data)
+{
+	gint64 start;
+
+	f->hub->silent = TRUE;
+	test_hub_start(f->hub);
+	fixture_make_uplink(f, 0, 30, 0);
+	pds_uplink_start(f->uplink);
+	run_until(f, cond_connected, GUINT_TO_POINTER(1), 10000);
+	g_assert_cmpuint(pds_uplink_get_unconfirmed_blocks(f->uplink), ==, 0);
+	send_blocks(f, 7);
+	start = g_get_monotonic_time();
+	g_test_expect_message("PdsUplink", G_LOG_LEVEL_WARNING,
+			      "stopping with 7 blocks the hub * has not acknowledged*");
+	pds_uplink_stop(f->uplink);
+	g_test_assert_expected_messages();
+	g_assert_cmpint(g_get_monotonic_time() - start, >=, 4 * G_USEC_PER_SEC);
+	g_assert_cmpuint(pds_uplink_get_unconfirmed_blocks(f->uplink), ==, 7);
+	g_assert_cmpuint(pds_uplink_get_dropped_blocks(f->uplink), ==, 0);
+}
+
 static void
 test_hub_goodbye(Fixture *f, gconstpointer data)
 {
@@ -1102,6 +1126,7 @@ main(int argc, char **argv)
 	ADD("/uplink/grace", test_grace);
 	ADD("/uplink/grace-reset-by-connection", test_grace_reset_by_connection);
 	ADD("/uplink/heartbeat", test_heartbeat);
+	ADD("/uplink/stop-unconfirmed", test_stop_unconfirmed);
 	ADD("/uplink/hub-goodbye", test_hub_goodbye);
 	ADD("/uplink/stop-flushes", test_stop_flushes);
 #undef ADD
