@@ -64,6 +64,9 @@ static const PdsOpt pds_snoop_opts[] = {
 	 "Ring buffer fill that wakes the reader early"},
 	{"SNOOP_POLL_MS", "poll-ms", PDS_OPT_UINT, OFF(poll_ms), 1, 10000,
 	 "milliseconds from 1 to 10000", "Ring buffer poll interval"},
+	{"SNOOP_RESCAN_SECS", "rescan-secs", PDS_OPT_UINT, OFF(rescan_secs), 1, 86400,
+	 "whole seconds from 1 to 86400, e.g. 2",
+	 "Seconds between container rescans (new cgroups are seen at once by inotify)"},
 	{"SNOOP_METRICS", "metrics", PDS_OPT_HOSTPORT, OFF(metrics), 0, 0,
 	 "ADDR:PORT, e.g. 0.0.0.0:9464 (port 0 picks one)", "Serve /metrics and /healthz"},
 	{"SNOOP_HUB", "hub", PDS_OPT_HOSTPORT, OFF(hub), 0, 0, "HOST:PORT, e.g. podscope-hub:7443",
@@ -111,6 +114,7 @@ pds_snoop_config_new(void)
 	config->ringbuf_size = 4 * 1024 * 1024;
 	config->wakeup_bytes = 256 * 1024;
 	config->poll_ms = 100;
+	config->rescan_secs = 2;
 	config->log_level = g_strdup("message");
 	config->runtime_configs = g_strsplit(
 		"/run/containerd/io.containerd.runtime.v2.task/k8s.io/{id}/config.json,"

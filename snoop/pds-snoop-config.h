@@ -22,8 +22,9 @@ typedef struct {
 	guint64 ringbuf_size;
 	guint64 wakeup_bytes;
 	guint64 poll_ms;
-	gchar *metrics; /* ADDR:PORT, NULL = off */
-	gchar *hub;	/* HOST:PORT, NULL = no stream */
+	guint64 rescan_secs; /* fallback cgroup rescan; new cgroups are seen by inotify */
+	gchar *metrics;	     /* ADDR:PORT, NULL = off */
+	gchar *hub;	     /* HOST:PORT, NULL = no stream */
 	gchar *ca;
 	gchar *cert;
 	gchar *key;

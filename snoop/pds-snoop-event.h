@@ -8,7 +8,7 @@
 
 /* Longest path the kernel side copies; longer ones are cut and flagged. */
 #define PDS_SNOOP_PATH_MAX 4096
-/* What is copied at syscall entry, as a fallback when the exit read faults. */
+/* What is copied of an exec's name before the exec, as a fallback when the exit read faults. */
 #define PDS_SNOOP_ENTRY_PATH_MAX 256
 #define PDS_SNOOP_COMM_LEN	 16
 

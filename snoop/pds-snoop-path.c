@@ -7,50 +7,75 @@
 
 #include "pds-snoop-path.h"
 
-/* Appends the components of @path to @parts, applying "." and "..". */
-static void
-pds_snoop_path_push(GPtrArray *parts, const char *path)
+/* Appends the components of @p to out[0..*len), applying "." and "..". */
+static gboolean
+pds_snoop_path_push(const char *p, char *out, gsize size, gsize *len)
 {
-	g_auto(GStrv) comps = g_strsplit(path, "/", -1);
+	while (*p != '\0') {
+		const char *c;
+		gsize n;
 
-	for (guint i = 0; comps[i] != NULL; i++) {
-		const char *c = comps[i];
-
-		if (c[0] == '\0' || g_strcmp0(c, ".") == 0)
+		while (*p == '/')
+			p++;
+		c = p;
+		while (*p != '\0' && *p != '/')
+			p++;
+		n = p - c;
+		if (n == 0 || (n == 1 && c[0] == '.'))
 			continue;
-		if (g_strcmp0(c, "..") == 0) {
+		if (n == 2 && c[0] == '.' && c[1] == '.') {
 			/* ".." at the root stays at the root, as the kernel does. */
-			if (parts->len > 0)
-				g_ptr_array_remove_index(parts, parts->len - 1);
+			while (*len > 0 && out[*len - 1] != '/')
+				(*len)--;
+			if (*len > 0)
+				(*len)--;
 			continue;
 		}
-		g_ptr_array_add(parts, g_strdup(c));
+		if (*len + 1 + n + 1 > size)
+			return FALSE;
+		out[(*len)++] = '/';
+		memcpy(out + *len, c, n);
+		*len += n;
 	}
+	return TRUE;
+}
+
+gssize
+pds_snoop_path_normalize_to(const char *base, const char *path, char *out, gsize size)
+{
+	gsize len = 0;
+
+	g_return_val_if_fail(path != NULL, -1);
+	g_return_val_if_fail(out != NULL && size >= 2, -1);
+
+	/* One pass over the bytes, no allocation: this runs for every event. */
+	if (path[0] != '/') {
+		if (base == NULL || base[0] != '/')
+			return -1;
+		if (!pds_snoop_path_push(base, out, size, &len))
+			return -1;
+	}
+	if (!pds_snoop_path_push(path, out, size, &len))
+		return -1;
+	if (len == 0)
+		out[len++] = '/';
+	out[len] = '\0';
+	return (gssize)len;
 }
 
 gchar *
 pds_snoop_path_normalize(const char *base, const char *path)
 {
-	g_autoptr(GPtrArray) parts = g_ptr_array_new_with_free_func(g_free);
-	GString *out;
+	gsize size;
+	gchar *out;
 
 	g_return_val_if_fail(path != NULL, NULL);
 
-	if (path[0] != '/') {
-		if (base == NULL || base[0] != '/')
-			return NULL;
-		pds_snoop_path_push(parts, base);
-	}
-	pds_snoop_path_push(parts, path);
-
-	out = g_string_new(NULL);
-	for (guint i = 0; i < parts->len; i++) {
-		g_string_append_c(out, '/');
-		g_string_append(out, g_ptr_array_index(parts, i));
-	}
-	if (out->len == 0)
-		g_string_append_c(out, '/');
-	return g_string_free(out, FALSE);
+	size = strlen(path) + (base != NULL ? strlen(base) : 0) + 3;
+	out = g_malloc(size);
+	if (pds_snoop_path_normalize_to(base, path, out, size) < 0)
+		g_clear_pointer(&out, g_free);
+	return out;
 }
 
 gboolean

@@ -17,6 +17,11 @@ G_BEGIN_DECLS
  * NULL is returned.
  */
 gchar *pds_snoop_path_normalize(const char *base, const char *path);
+/*
+ * The same into @out of @size bytes (at least 2); returns the length, or -1
+ * when @path cannot be resolved or its normalised form does not fit.
+ */
+gssize pds_snoop_path_normalize_to(const char *base, const char *path, char *out, gsize size);
 /* TRUE when @path is @prefix or lies below it (component-wise). */
 gboolean pds_snoop_path_has_prefix(const char *path, const char *prefix);
 /* TRUE when @path lies under any of @prefixes (NULL-terminated, may be NULL). */

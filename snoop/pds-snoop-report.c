@@ -105,7 +105,9 @@ pds_snoop_report_ensure_container(PdsSnoopReport *report,
 	container->id = g_strdup(id);
 	container->name = g_strdup(name);
 	container->cgroup = g_strdup(cgroup);
-	container->files = pds_snoop_lru_new(report->lru_size, (GDestroyNotify)pds_snoop_file_free);
+	/* Keys borrowed: each is the path in its file's own allocation. */
+	container->files =
+		pds_snoop_lru_new_borrowed(report->lru_size, (GDestroyNotify)pds_snoop_file_free);
 	key = g_new(gint64, 1);
 	*key = (gint64)cgroup_id;
 	g_hash_table_insert(report->containers, key, container);

@@ -124,7 +124,8 @@ pds_snoop_tracer_new(const PdsSnoopTracerConfig *config,
 		struct bpf_program *prog;
 		const char *tracepoint;
 		gboolean required;
-	} probes[4];
+	} probes[6];
+	gboolean prepare_exec;
 	int err;
 
 	g_return_val_if_fail(config != NULL, NULL);
@@ -174,11 +175,18 @@ pds_snoop_tracer_new(const PdsSnoopTracerConfig *config,
 	bpf_map__set_max_entries(tracer->skel->maps.events, (__u32)config->ringbuf_size);
 	bpf_map__set_max_entries(tracer->skel->maps.dedup, (__u32)config->dedup_size);
 
-	probes[0].prog = tracer->skel->progs.pds_sys_enter;
-	probes[0].tracepoint = "sys_enter";
+	/*
+	 * Exec's arguments are taken at sched_prepare_exec where the kernel has
+	 * it; only older kernels need a sys_enter program, which runs for every
+	 * syscall of the machine.
+	 */
+	prepare_exec = pds_snoop_kernel_has_tracepoint(vmlinux, "sched_prepare_exec");
+	probes[0].prog = tracer->skel->progs.pds_sys_exit;
+	probes[0].tracepoint = "sys_exit";
 	probes[0].required = TRUE;
-	probes[1].prog = tracer->skel->progs.pds_sys_exit;
-	probes[1].tracepoint = "sys_exit";
+	probes[1].prog = prepare_exec ? tracer->skel->progs.pds_exec_prepare
+				      : tracer->skel->progs.pds_sys_enter;
+	probes[1].tracepoint = prepare_exec ? "sched_prepare_exec" : "sys_enter";
 	probes[1].required = TRUE;
 	probes[2].prog = tracer->skel->progs.pds_exec;
 	probes[2].tracepoint = "sched_process_exec";
@@ -186,8 +194,22 @@ pds_snoop_tracer_new(const PdsSnoopTracerConfig *config,
 	probes[3].prog = tracer->skel->progs.pds_io_uring_submit;
 	probes[3].tracepoint = "io_uring_submit_req";
 	probes[3].required = FALSE;
+	probes[5].prog = tracer->skel->progs.pds_io_uring_complete;
+	probes[5].tracepoint = "io_uring_complete";
+	probes[5].required = FALSE;
+	/* The one of the pair not used: never loaded. */
+	probes[4].prog = prepare_exec ? tracer->skel->progs.pds_sys_enter
+				      : tracer->skel->progs.pds_exec_prepare;
+	probes[4].tracepoint = NULL;
+	probes[4].required = FALSE;
+	bpf_program__set_autoload(probes[4].prog, false);
+	if (!prepare_exec)
+		g_message("this kernel has no sched_prepare_exec tracepoint (Linux 6.10): exec "
+			  "is followed from sys_enter, which every syscall pays for");
 
 	for (guint i = 0; i < G_N_ELEMENTS(probes); i++) {
+		if (probes[i].tracepoint == NULL)
+			continue;
 		if (pds_snoop_kernel_has_tracepoint(vmlinux, probes[i].tracepoint))
 			continue;
 		if (probes[i].required) {
@@ -203,6 +225,12 @@ pds_snoop_tracer_new(const PdsSnoopTracerConfig *config,
 		g_ptr_array_add(tracer->missing, g_strdup(probes[i].tracepoint));
 	}
 
+	/* io_uring opens are reported at completion when both ends are there, else at submit. */
+	if (!bpf_program__autoload(probes[3].prog))
+		bpf_program__set_autoload(probes[5].prog, false);
+	tracer->skel->rodata->uring_complete =
+		bpf_program__autoload(probes[3].prog) && bpf_program__autoload(probes[5].prog);
+
 	err = pds_snoop_bpf__load(tracer->skel);
 	if (err != 0) {
 		g_set_error(error, G_IO_ERROR, g_io_error_from_errno(-err),
@@ -214,7 +242,7 @@ pds_snoop_tracer_new(const PdsSnoopTracerConfig *config,
 	for (guint i = 0; i < G_N_ELEMENTS(probes); i++) {
 		struct bpf_link *link;
 
-		if (!bpf_program__autoload(probes[i].prog))
+		if (probes[i].tracepoint == NULL || !bpf_program__autoload(probes[i].prog))
 			continue;
 		link = bpf_program__attach(probes[i].prog);
 		if (link == NULL) {

@@ -7,6 +7,7 @@
 #include <gio/gio.h>
 #include <glib-unix.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,8 +21,7 @@
 #include "pds-snoop-tracer.h"
 #include "pds-snoop.h"
 
-#define PDS_SNOOP_RESCAN_SECS 2
-#define PDS_SNOOP_AT_FDCWD    -100
+#define PDS_SNOOP_AT_FDCWD -100
 
 struct _PdsSnoop {
 	PdsSnoopConfig *config; /* borrowed */
@@ -44,6 +44,8 @@ struct _PdsSnoop {
 	gint64 last_rescan_us;
 	guint report_source;
 	guint rescan_source;
+	int inotify_fd; /* on the pod cgroup: containers made */
+	guint inotify_source;
 	guint sigterm_source;
 	guint sigint_source;
 	int exit_status;
@@ -140,6 +142,50 @@ pds_snoop_on_rescan(gpointer user_data)
 	return G_SOURCE_CONTINUE;
 }
 
+/* A child cgroup of the pod was made: a container starts; look now. */
+static gboolean
+pds_snoop_on_inotify(gint fd, GIOCondition condition, gpointer user_data)
+{
+	PdsSnoop *self = user_data;
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	gboolean changed = FALSE;
+	ssize_t n;
+
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			const struct inotify_event *ev = (const struct inotify_event *)p;
+
+			if (ev->mask & (IN_CREATE | IN_MOVED_TO | IN_Q_OVERFLOW))
+				changed = TRUE;
+			p += sizeof(*ev) + ev->len;
+		}
+	}
+	if (changed)
+		pds_snoop_rescan(self);
+	return G_SOURCE_CONTINUE;
+}
+
+/* The timer rescan stays as the fallback: inotify is best effort on cgroupfs. */
+static void
+pds_snoop_watch_pod(PdsSnoop *self)
+{
+	self->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (self->inotify_fd < 0) {
+		g_message("cannot watch %s for new containers (%s): found by the %u s rescan",
+			  self->pod_cgroup, g_strerror(errno), (guint)self->config->rescan_secs);
+		return;
+	}
+	if (inotify_add_watch(self->inotify_fd, self->pod_cgroup,
+			      IN_CREATE | IN_MOVED_TO | IN_ONLYDIR) < 0) {
+		g_message("cannot watch %s for new containers (%s): found by the %u s rescan",
+			  self->pod_cgroup, g_strerror(errno), (guint)self->config->rescan_secs);
+		close(self->inotify_fd);
+		self->inotify_fd = -1;
+		return;
+	}
+	self->inotify_source = g_unix_fd_add(self->inotify_fd, G_IO_IN, pds_snoop_on_inotify, self);
+}
+
 static PdsSnoopContainer *
 pds_snoop_container_for(PdsSnoop *self, guint64 cgroup_id)
 {
@@ -182,14 +228,17 @@ pds_snoop_on_event(const struct pds_snoop_event *ev, gsize size, gpointer user_d
 {
 	PdsSnoop *self = user_data;
 	const char *path, *base = NULL, *resolved = NULL;
-	g_autofree gchar *normalized = NULL;
+	/* Room for a base and a path of the kernel's longest each: no allocation per event. */
+	char normalized[2 * PDS_SNOOP_PATH_MAX + 2];
 	g_autofree gchar *proc_base = NULL;
-	g_autofree gchar *resolved_norm = NULL;
 	g_autofree gchar *comm = NULL;
 	PdsSnoopContainer *container;
 	PdsSnoopFile *file;
 	guint32 status = ev->status;
 	gboolean first_seen = FALSE;
+	const char *resolved_norm;
+	gssize n;
+	gint64 when_us;
 	gsize need = sizeof(*ev) + ev->path_len + ev->base_len + ev->resolved_len;
 	const char *syscall_name = pds_snoop_syscall_to_string(ev->syscall);
 
@@ -205,6 +254,8 @@ pds_snoop_on_event(const struct pds_snoop_event *ev, gsize size, gpointer user_d
 	    ev->data[ev->path_len + ev->base_len + ev->resolved_len - 1] == '\0')
 		resolved = ev->data + ev->path_len + ev->base_len;
 
+	/* The kernel's stamp, not a clock read per event. */
+	when_us = ((gint64)ev->ts_boot_ns + self->boot_to_real_ns) / 1000;
 	self->report->events_total++;
 	if (ev->syscall < G_N_ELEMENTS(self->events_by_syscall))
 		self->events_by_syscall[ev->syscall]++;
@@ -216,34 +267,34 @@ pds_snoop_on_event(const struct pds_snoop_event *ev, gsize size, gpointer user_d
 		if (g_str_has_prefix(path, prefix))
 			path += strlen(prefix);
 	}
+	n = -1;
 	if (path[0] == '/') {
-		normalized = pds_snoop_path_normalize(NULL, path);
+		n = pds_snoop_path_normalize_to(NULL, path, normalized, sizeof(normalized));
 	} else if (path[0] != '\0') {
 		if (base == NULL) {
 			proc_base = pds_snoop_proc_base(ev->tgid, ev->dirfd);
 			base = proc_base;
 		}
-		normalized = pds_snoop_path_normalize(base, path);
-		if (normalized != NULL)
+		n = pds_snoop_path_normalize_to(base, path, normalized, sizeof(normalized));
+		if (n >= 0)
 			status &= ~PDS_SNOOP_ST_UNRESOLVED;
 	}
-	if (normalized == NULL) {
+	if (n < 0) {
 		/* Reported as such, under the path as requested. */
 		status |= PDS_SNOOP_ST_UNRESOLVED;
 		self->report->events_unresolved++;
-		normalized = g_strdup(path[0] != '\0' ? path : "(unreadable)");
+		g_strlcpy(normalized, path[0] != '\0' ? path : "(unreadable)", sizeof(normalized));
 	}
 	if (pds_snoop_path_is_excluded(normalized, (const char *const *)self->config->exclude)) {
 		self->report->events_excluded++;
 		return;
 	}
-	if (resolved != NULL)
-		resolved_norm = pds_snoop_path_normalize(NULL, resolved);
-
+	/* The kernel walked the dentries of the fd: already absolute and normal. */
+	resolved_norm = resolved;
 	container = pds_snoop_container_for(self, ev->container_cgroup_id);
 	file = pds_snoop_container_add(
 		container, normalized, g_strcmp0(path, normalized) != 0 ? path : NULL,
-		resolved_norm, ev->syscall, status, ev->result, g_get_real_time(), &first_seen);
+		resolved_norm, ev->syscall, status, ev->result, when_us, &first_seen);
 
 	if (self->stream != NULL && (first_seen || self->config->stream_all)) {
 		PdsSnoopAccess access = {0};
@@ -515,6 +566,7 @@ pds_snoop_new(PdsSnoopConfig *config, GError **error)
 	PdsSnoopTracerConfig tc = {0};
 
 	self->config = config;
+	self->inotify_fd = -1;
 	self->loop = g_main_loop_new(NULL, FALSE);
 	self->boot_to_real_ns = pds_snoop_boot_to_real_ns();
 	self->report = pds_snoop_report_new((guint)config->lru_size);
@@ -577,8 +629,9 @@ pds_snoop_new(PdsSnoopConfig *config, GError **error)
 	}
 	self->report_source = g_timeout_add_seconds((guint)config->interval_secs,
 						    pds_snoop_on_report_timer, self);
+	pds_snoop_watch_pod(self);
 	self->rescan_source =
-		g_timeout_add_seconds(PDS_SNOOP_RESCAN_SECS, pds_snoop_on_rescan, self);
+		g_timeout_add_seconds((guint)config->rescan_secs, pds_snoop_on_rescan, self);
 	self->sigterm_source = g_unix_signal_add(SIGTERM, pds_snoop_on_signal, self);
 	self->sigint_source = g_unix_signal_add(SIGINT, pds_snoop_on_signal, self);
 
@@ -618,6 +671,9 @@ pds_snoop_free(PdsSnoop *self)
 		return;
 	g_clear_handle_id(&self->report_source, g_source_remove);
 	g_clear_handle_id(&self->rescan_source, g_source_remove);
+	g_clear_handle_id(&self->inotify_source, g_source_remove);
+	if (self->inotify_fd >= 0)
+		close(self->inotify_fd);
 	g_clear_handle_id(&self->sigterm_source, g_source_remove);
 	g_clear_handle_id(&self->sigint_source, g_source_remove);
 	g_clear_pointer(&self->metrics, pds_snoop_metrics_free);

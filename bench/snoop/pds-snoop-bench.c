@@ -7,11 +7,14 @@
  *   pds-snoop-bench distinct DIR N     openat N distinct (missing) paths below DIR
  *                                      as fast as possible; prints opens/s
  *   pds-snoop-bench paced DIR RATE SECS  RATE distinct opens per second for SECS
+ *   pds-snoop-bench nop N              N getppid() calls, a syscall snoop does not
+ *                                      trace; prints the mean nanoseconds of one
  */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -90,6 +93,19 @@ pds_paced(const char *dir, long rate, long secs)
 	return 0;
 }
 
+/* What every other syscall of the machine pays while the probes are attached. */
+static int
+pds_nop(long n)
+{
+	long long t0 = pds_now_ns(), t1;
+
+	for (long i = 0; i < n; i++)
+		syscall(SYS_getppid);
+	t1 = pds_now_ns();
+	printf("{\"mean_ns\":%.1f}\n", (double)(t1 - t0) / n);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -99,7 +115,9 @@ main(int argc, char **argv)
 		return pds_distinct(argv[2], atol(argv[3]));
 	if (argc == 5 && strcmp(argv[1], "paced") == 0)
 		return pds_paced(argv[2], atol(argv[3]), atol(argv[4]));
-	fprintf(stderr, "usage: %s latency PATH N | distinct DIR N | paced DIR RATE SECS\n",
+	if (argc == 3 && strcmp(argv[1], "nop") == 0)
+		return pds_nop(atol(argv[2]));
+	fprintf(stderr, "usage: %s latency PATH N | distinct DIR N | paced DIR RATE SECS | nop N\n",
 		argv[0]);
 	return 2;
 }

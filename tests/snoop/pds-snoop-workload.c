@@ -197,6 +197,10 @@ pds_all(const char *dir)
 	snprintf(path, sizeof(path), "%s/uring.txt", dir);
 	if (pds_uring_open(path) < 0)
 		fprintf(stderr, "workload: io_uring open failed\n");
+	/* A failed io_uring open: reported with its error, not as a success. */
+	snprintf(path, sizeof(path), "%s/uring-missing.txt", dir);
+	if (pds_uring_open(path) != -ENOENT)
+		fprintf(stderr, "workload: io_uring open of a missing file did not fail\n");
 	/* A path longer than 256 bytes (the test made the directories). */
 	snprintf(path, sizeof(path), "%s/long/%0100d/%0100d/%0100d/long.txt", dir, 1, 2, 3);
 	pds_close(syscall(__NR_openat, AT_FDCWD, path, O_RDONLY, 0));

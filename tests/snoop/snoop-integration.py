@@ -137,6 +137,7 @@ def prepare_container_dir(base):
         "sub/faccessat2.txt": "faccessat2", "readlink-link": "readlink",
         "sub/readlinkat-link": "readlinkat", "dotdot.txt": "openat", "symlink": "openat",
         "missing.txt": "openat", "compat.txt": "open", "uring.txt": "io_uring_openat",
+        "uring-missing.txt": "io_uring_openat",
         long_rel: "openat", "script.sh": "execve", "interp": "exec_interp",
         "sub/true-copy": "execveat", "sub/quick.txt": "openat",
     }
@@ -259,6 +260,10 @@ def test_containers(t, root, workdir, snoop_log):
                  "%s: '..' normalised, raw path kept" % c, files[d + "/dotdot.txt"])
             t.ok(files[d + "/missing.txt"]["result"] == "ENOENT",
                  "%s: missing file reported as ENOENT" % c, files[d + "/missing.txt"])
+            t.ok(files[d + "/uring.txt"]["result"] == "ok"
+                 and files[d + "/uring-missing.txt"]["result"] == "ENOENT",
+                 "%s: io_uring opens reported with their result" % c,
+                 (files[d + "/uring.txt"], files[d + "/uring-missing.txt"]))
             t.ok(files[d + "/compat.txt"].get("compat") is True,
                  "%s: int $0x80 open marked compat" % c, files[d + "/compat.txt"])
             t.ok(files[d + "/interp"].get("loaded_by_exec") is True,
@@ -356,14 +361,15 @@ def patched_btf(workdir, name):
 
 
 def test_missing_probes(t, root, workdir, snoop_log):
-    btf, found = patched_btf(workdir, "sys_enter")
+    btf, found = patched_btf(workdir, "sys_exit")
     pod = Pod(root, "pds-snoop-probe-%d" % os.getpid(), ["c1", "snoop"])
     try:
         r = subprocess.run([SNOOP, "--cgroup", pod.path, "--btf", btf,
                             "--report", os.path.join(workdir, "probe.json")],
-                           capture_output=True, text=True, preexec_fn=pod.enter("snoop"))
-        t.ok(found and r.returncode == 1 and "no sys_enter tracepoint" in r.stderr,
-             "kernel without sys_enter: a clear error naming the probe", r.stderr)
+                           capture_output=True, text=True, preexec_fn=pod.enter("snoop"),
+                           timeout=60)
+        t.ok(found and r.returncode == 1 and "no sys_exit tracepoint" in r.stderr,
+             "kernel without sys_exit: a clear error naming the probe", r.stderr)
         btf, found = patched_btf(workdir, "io_uring_submit_req")
         proc, ready = start_snoop(pod, workdir, ["--btf", btf, "--report",
                                                  os.path.join(workdir, "probe.json")])
@@ -381,6 +387,37 @@ def test_missing_probes(t, root, workdir, snoop_log):
         t.ok(stop(proc) == 0 and "/etc/hostname" in (
             files_of(load_report(os.path.join(workdir, "probe.json")), "c1") or {}),
              "the other probes keep working")
+    finally:
+        pod.cleanup()
+
+
+def test_exec_from_sys_enter(t, root, workdir, snoop_log):
+    """A kernel older than sched_prepare_exec: exec followed from sys_enter instead."""
+    btf, found = patched_btf(workdir, "sched_prepare_exec")
+    pod = Pod(root, "pds-snoop-enter-%d" % os.getpid(), ["c1", "snoop"])
+    try:
+        cdir = os.path.realpath(os.path.join(workdir, "enter-c1"))
+        prepare_container_dir(cdir)
+        report_path = os.path.join(workdir, "enter.json")
+        proc, ready = start_snoop(pod, workdir, ["--btf", btf, "--report", report_path,
+                                                 "--interval", "3600"])
+        if not t.ok(found and ready is not None,
+                    "kernel without sched_prepare_exec: snoop starts",
+                    open(snoop_log).read()):
+            stop(proc, signal.SIGKILL)
+            return
+        t.ok("exec is followed from sys_enter" in open(snoop_log).read(),
+             "the log says exec is followed from sys_enter")
+        r = subprocess.run([WORKLOAD, "all", cdir], preexec_fn=pod.enter("c1"),
+                           capture_output=True, text=True)
+        t.ok(r.returncode == 0, "workload ran", r.stderr)
+        stop(proc)
+        files = files_of(load_report(report_path), "c1") or {}
+        want = {"script.sh": "execve", "interp": "exec_interp", "sub/true-copy": "execveat",
+                "rel.txt": "openat", "compat.txt": "open"}
+        missing = ["%s (%s)" % (rel, sc) for rel, sc in want.items()
+                   if sc not in files.get(os.path.join(cdir, rel), {}).get("syscalls", [])]
+        t.ok(not missing, "exec, execveat and the #! interpreter reported as before", missing)
     finally:
         pod.cleanup()
 
@@ -413,6 +450,40 @@ def test_runtime_names(t, root, workdir, snoop_log):
              and "/etc/hostname" in {f["path"] for f in conts[0]["files"]},
              "containerd cgroup: id from the cgroup name, name and image from the OCI config",
              conts)
+    finally:
+        pod.cleanup()
+
+
+def test_new_container(t, root, workdir, snoop_log):
+    """A container started after snoop is found at once (inotify), not by the timer rescan."""
+    pod = Pod(root, "pds-snoop-new-%d" % os.getpid(), ["c1", "snoop"])
+    late = os.path.join(pod.path, "late")
+    try:
+        proc, ready = start_snoop(pod, workdir, ["--report", os.path.join(workdir, "new.json"),
+                                                 "--interval", "3600", "--rescan-secs", "3600"])
+        if not t.ok(ready is not None, "snoop starts with --rescan-secs 3600",
+                    open(snoop_log).read()):
+            stop(proc, signal.SIGKILL)
+            return
+        _, metrics = http_get(ready["metrics_port"], "/metrics")
+        before = metric(metrics, "snoop_containers")
+        t0 = time.monotonic()
+        os.mkdir(late)
+        pod.children["late"] = late
+        seen = None
+        while time.monotonic() - t0 < 10:
+            _, metrics = http_get(ready["metrics_port"], "/metrics")
+            if metric(metrics, "snoop_containers") == before + 1:
+                seen = time.monotonic() - t0
+                break
+            time.sleep(0.05)
+        t.ok(before == 1 and seen is not None and seen < 5,
+             "a new container cgroup is found at once with no rescan due (%s s)" % (
+                 "%.3f" % seen if seen is not None else None),
+             metrics)
+        stop(proc)
+        conts = load_report(os.path.join(workdir, "new.json"))["containers"]
+        t.ok("late" in [c["name"] for c in conts], "and it is in the report", conts)
     finally:
         pod.cleanup()
 
@@ -605,7 +676,9 @@ def main():
             test_unwritable(t, root, workdir, snoop_log)
             test_overflow(t, root, workdir, snoop_log)
             test_missing_probes(t, root, workdir, snoop_log)
+            test_exec_from_sys_enter(t, root, workdir, snoop_log)
             test_runtime_names(t, root, workdir, snoop_log)
+            test_new_container(t, root, workdir, snoop_log)
     finally:
         if t.failed:
             print("# snoop log:")

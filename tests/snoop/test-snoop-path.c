@@ -38,6 +38,34 @@ test_normalize(void)
 	}
 }
 
+/* The in-place form the event loop uses: exact lengths, and no overflow of a short buffer. */
+static void
+test_normalize_to(void)
+{
+	char out[16];
+	char big[64];
+
+	g_assert_cmpint(pds_snoop_path_normalize_to(NULL, "/a//b/./c/../d", out, sizeof(out)), ==,
+			6);
+	g_assert_cmpstr(out, ==, "/a/b/d");
+	g_assert_cmpint(pds_snoop_path_normalize_to("/x/y", "../z", out, sizeof(out)), ==, 4);
+	g_assert_cmpstr(out, ==, "/x/z");
+	g_assert_cmpint(pds_snoop_path_normalize_to(NULL, "/..", out, sizeof(out)), ==, 1);
+	g_assert_cmpstr(out, ==, "/");
+	/* 15 bytes and the NUL fill the buffer; one more byte does not fit. */
+	g_assert_cmpint(pds_snoop_path_normalize_to(NULL, "/abcdefghijklmn", out, sizeof(out)), ==,
+			15);
+	g_assert_cmpstr(out, ==, "/abcdefghijklmn");
+	g_assert_cmpint(pds_snoop_path_normalize_to(NULL, "/abcdefghijklmno", out, sizeof(out)), ==,
+			-1);
+	/* What ".." takes back frees room again. */
+	g_assert_cmpint(pds_snoop_path_normalize_to("/abcdefghij", "../k", out, sizeof(out)), ==,
+			2);
+	g_assert_cmpstr(out, ==, "/k");
+	g_assert_cmpint(pds_snoop_path_normalize_to(NULL, "rel", big, sizeof(big)), ==, -1);
+	g_assert_cmpint(pds_snoop_path_normalize_to("rel", "x", big, sizeof(big)), ==, -1);
+}
+
 static void
 test_prefix(void)
 {
@@ -59,6 +87,7 @@ main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/snoop/path/normalize", test_normalize);
+	g_test_add_func("/snoop/path/normalize-to", test_normalize_to);
 	g_test_add_func("/snoop/path/prefix", test_prefix);
 	return g_test_run();
 }
