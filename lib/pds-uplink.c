@@ -981,11 +981,33 @@ pds_uplink_report_bad_blocks(const char *func, gsize len, guint n_blocks)
 		   func, len, n_blocks);
 }
 
+/* Whether @blocks are exactly @n_blocks whole little-endian blocks. */
+static gboolean
+pds_uplink_blocks_check(const guint8 *blocks, gsize len, guint n_blocks)
+{
+	gsize pos = 0;
+	guint count = 0;
+
+	while (pos < len) {
+		guint32 block_len;
+
+		if (count >= n_blocks || len - pos < 12)
+			return FALSE;
+		memcpy(&block_len, blocks + pos + 4, 4);
+		block_len = GUINT32_FROM_LE(block_len);
+		if (block_len < 12 || block_len % 4 != 0 || block_len > len - pos)
+			return FALSE;
+		pos += block_len;
+		count++;
+	}
+	return count == n_blocks;
+}
+
 void
 pds_uplink_send_blocks(PdsUplink *self, const guint8 *blocks, gsize len, guint n_blocks)
 {
-	PdsSpoolChunk *tail;
-	gsize start;
+	gsize pos = 0;
+	guint placed = 0;
 
 	g_return_if_fail(PDS_IS_UPLINK(self));
 	g_return_if_fail(blocks != NULL || len == 0);
@@ -993,24 +1015,52 @@ pds_uplink_send_blocks(PdsUplink *self, const guint8 *blocks, gsize len, guint n
 
 	if (n_blocks == 0)
 		return;
-	if (!pds_uplink_spool_admit(self, len, n_blocks))
-		return;
-	/* Small sends share the newest chunk: one allocation for many blocks. */
-	tail = g_queue_peek_tail(&self->chunks);
-	if (tail == NULL || tail->data->len + len > PDS_UPLINK_CHUNK_TARGET) {
-		tail = pds_spool_chunk_new(self->next_seq, pds_uplink_pool_take(self));
-		g_queue_push_tail(&self->chunks, tail);
-	}
-	start = tail->data->len;
-	g_byte_array_append(tail->data, blocks, (guint)len);
-	if (!pds_spool_chunk_index(tail, start, n_blocks)) {
-		g_byte_array_set_size(tail->data, (guint)start);
-		if (tail->n_blocks == 0) {
-			g_queue_pop_tail(&self->chunks);
-			pds_spool_chunk_free(self, tail);
-		}
+	if (!pds_uplink_blocks_check(blocks, len, n_blocks)) {
 		pds_uplink_report_bad_blocks(G_STRFUNC, len, n_blocks);
 		return;
+	}
+	if (!pds_uplink_spool_admit(self, len, n_blocks))
+		return;
+	/* Copies pack the newest chunk to its target size, whole blocks only,
+	 * then go on in a new one: the spool's memory stays close to its count. */
+	while (pos < len) {
+		PdsSpoolChunk *tail = g_queue_peek_tail(&self->chunks);
+		gsize end = pos, start;
+		guint k = 0;
+
+		if (tail == NULL || tail->data->len >= PDS_UPLINK_CHUNK_TARGET) {
+			tail = pds_spool_chunk_new(self->next_seq + placed,
+						   pds_uplink_pool_take(self));
+			g_queue_push_tail(&self->chunks, tail);
+		}
+		/* an empty chunk takes at least one block, however large */
+		while (end < len) {
+			guint32 block_len;
+
+			memcpy(&block_len, blocks + end + 4, 4);
+			block_len = GUINT32_FROM_LE(block_len);
+			if (k > 0 || tail->data->len > 0) {
+				if (tail->data->len + (end - pos) + block_len >
+				    PDS_UPLINK_CHUNK_TARGET)
+					break;
+			}
+			end += block_len;
+			k++;
+		}
+		if (k == 0) {
+			/* the next block does not fit what is left of the tail */
+			tail = pds_spool_chunk_new(self->next_seq + placed,
+						   pds_uplink_pool_take(self));
+			g_queue_push_tail(&self->chunks, tail);
+			continue;
+		}
+		start = tail->data->len;
+		g_byte_array_append(tail->data, blocks + pos, (guint)(end - pos));
+		/* checked above: cannot fail */
+		if (!pds_spool_chunk_index(tail, start, k))
+			g_return_if_reached();
+		pos = end;
+		placed += k;
 	}
 	pds_uplink_spool_queued(self, len, n_blocks);
 }
@@ -1027,8 +1077,10 @@ pds_uplink_send_batch(PdsUplink *self, GByteArray *batch, guint n_blocks)
 	len = batch->len;
 	if (n_blocks == 0)
 		return batch;
-	/* A small batch is cheaper to copy into the newest chunk than to spool on its own. */
-	if (len < PDS_UPLINK_WRITE_BATCH / 4) {
+	/* Only a full batch becomes a chunk of its own; a smaller one is copied
+	 * into the newest chunk, since a chunk's buffer is as large as a full
+	 * batch whatever it holds, and the spool limit counts what it holds. */
+	if (len < PDS_UPLINK_CHUNK_TARGET) {
 		pds_uplink_send_blocks(self, batch->data, len, n_blocks);
 		g_byte_array_set_size(batch, 0);
 		return batch;

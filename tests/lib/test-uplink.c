@@ -678,9 +678,9 @@ fixture_make_uplink(Fixture *f, gsize spool_limit, guint heartbeat_secs, guint g
 /*
  * Queues @n_blocks EPBs in one call; each payload starts with its index.
  * Calls of three blocks or more hand their buffer over (pds_uplink_send_batch:
- * large ones become spool chunks of their own, small ones are copied), the
- * others are copied by pds_uplink_send_blocks into the newest chunk: the
- * tests mix both.
+ * one of 1 MiB or more becomes a spool chunk of its own, a smaller one is
+ * copied), the others are copied by pds_uplink_send_blocks, packed into the
+ * newest chunk and spilling into the next: the tests mix all of these.
  */
 static void
 send_blocks(Fixture *f, guint n_blocks)
@@ -803,6 +803,9 @@ test_in_order(Fixture *f, gconstpointer data)
 		send_blocks(f, 1 + i % 3);
 	for (guint i = 0; i < 5; i++)
 		send_blocks(f, 5000);
+	/* and batches of more than 1 MiB, which the spool takes without a copy */
+	for (guint i = 0; i < 3; i++)
+		send_blocks(f, 11000);
 	run_until(f, cond_acked, GUINT_TO_POINTER(f->next_index - 1), 20000);
 
 	g_test_message("%u blocks stored", f->next_index - 1);
