@@ -284,6 +284,28 @@ pds_spool_chunk_free(PdsUplink *self, PdsSpoolChunk *chunk)
 	g_free(chunk);
 }
 
+/* Whether @blocks are exactly @n_blocks whole little-endian blocks. */
+static gboolean
+pds_uplink_blocks_check(const guint8 *blocks, gsize len, guint n_blocks)
+{
+	gsize pos = 0;
+	guint count = 0;
+
+	while (pos < len) {
+		guint32 block_len;
+
+		if (count >= n_blocks || len - pos < 12)
+			return FALSE;
+		memcpy(&block_len, blocks + pos + 4, 4);
+		block_len = GUINT32_FROM_LE(block_len);
+		if (block_len < 12 || block_len % 4 != 0 || block_len > len - pos)
+			return FALSE;
+		pos += block_len;
+		count++;
+	}
+	return count == n_blocks;
+}
+
 /*
  * Records the boundaries of the @n_blocks blocks that take @chunk's data from
  * @start to its end; FALSE (and nothing recorded) when they do not add up.
@@ -292,32 +314,20 @@ static gboolean
 pds_spool_chunk_index(PdsSpoolChunk *chunk, gsize start, guint n_blocks)
 {
 	const guint8 *data = chunk->data->data;
-	gsize len = chunk->data->len;
 	gsize pos = start;
-	guint old_len = chunk->offsets->len;
-	guint count = 0;
 
-	while (pos < len) {
+	if (!pds_uplink_blocks_check(data + start, chunk->data->len - start, n_blocks))
+		return FALSE;
+	while (pos < chunk->data->len) {
 		guint32 block_len, end;
 
-		if (count >= n_blocks || len - pos < 12)
-			goto bad;
 		memcpy(&block_len, data + pos + 4, 4);
-		block_len = GUINT32_FROM_LE(block_len);
-		if (block_len < 12 || block_len % 4 != 0 || block_len > len - pos)
-			goto bad;
-		pos += block_len;
+		pos += GUINT32_FROM_LE(block_len);
 		end = (guint32)pos;
 		g_array_append_val(chunk->offsets, end);
-		count++;
 	}
-	if (count != n_blocks)
-		goto bad;
 	chunk->n_blocks += n_blocks;
 	return TRUE;
-bad:
-	g_array_set_size(chunk->offsets, old_len);
-	return FALSE;
 }
 
 /* The hub has every block up to @seq: they leave the spool. */
@@ -979,28 +989,6 @@ pds_uplink_report_bad_blocks(const char *func, gsize len, guint n_blocks)
 {
 	g_critical("%s: %" G_GSIZE_FORMAT " bytes are not %u whole little-endian pcapng blocks",
 		   func, len, n_blocks);
-}
-
-/* Whether @blocks are exactly @n_blocks whole little-endian blocks. */
-static gboolean
-pds_uplink_blocks_check(const guint8 *blocks, gsize len, guint n_blocks)
-{
-	gsize pos = 0;
-	guint count = 0;
-
-	while (pos < len) {
-		guint32 block_len;
-
-		if (count >= n_blocks || len - pos < 12)
-			return FALSE;
-		memcpy(&block_len, blocks + pos + 4, 4);
-		block_len = GUINT32_FROM_LE(block_len);
-		if (block_len < 12 || block_len % 4 != 0 || block_len > len - pos)
-			return FALSE;
-		pos += block_len;
-		count++;
-	}
-	return count == n_blocks;
 }
 
 void
