@@ -127,6 +127,9 @@ pds_agent_capture_dispatch(PdsAgentCapture *self, gint64 drain_usec)
 {
 	gboolean until_empty = drain_usec > 0;
 	gint64 deadline = until_empty ? g_get_monotonic_time() + drain_usec : 0;
+	/* on_packet hands over each full batch itself; a wake-up still ends
+	 * after one batch's worth, so a flood cannot hold the main loop */
+	guint64 bytes_at_start = self->bytes;
 
 	for (;;) {
 		int n = pcap_dispatch(self->pcap, PDS_AGENT_CAPTURE_DISPATCH_PACKETS,
@@ -145,12 +148,10 @@ pds_agent_capture_dispatch(PdsAgentCapture *self, gint64 drain_usec)
 		if (until_empty) {
 			if (n == 0 || g_get_monotonic_time() >= deadline)
 				break;
-			if (self->batch->len >= PDS_AGENT_CAPTURE_BATCH_BYTES)
-				pds_agent_capture_flush(self);
 			continue;
 		}
 		if (n < PDS_AGENT_CAPTURE_DISPATCH_PACKETS ||
-		    self->batch->len >= PDS_AGENT_CAPTURE_BATCH_BYTES)
+		    self->bytes - bytes_at_start >= PDS_AGENT_CAPTURE_BATCH_BYTES)
 			break;
 	}
 	pds_agent_capture_flush(self);
