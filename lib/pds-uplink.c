@@ -308,16 +308,14 @@ pds_uplink_blocks_check(const guint8 *blocks, gsize len, guint n_blocks)
 
 /*
  * Records the boundaries of the @n_blocks blocks that take @chunk's data from
- * @start to its end; FALSE (and nothing recorded) when they do not add up.
+ * @start to its end; the caller has checked them (pds_uplink_blocks_check).
  */
-static gboolean
+static void
 pds_spool_chunk_index(PdsSpoolChunk *chunk, gsize start, guint n_blocks)
 {
 	const guint8 *data = chunk->data->data;
 	gsize pos = start;
 
-	if (!pds_uplink_blocks_check(data + start, chunk->data->len - start, n_blocks))
-		return FALSE;
 	while (pos < chunk->data->len) {
 		guint32 block_len, end;
 
@@ -327,7 +325,6 @@ pds_spool_chunk_index(PdsSpoolChunk *chunk, gsize start, guint n_blocks)
 		g_array_append_val(chunk->offsets, end);
 	}
 	chunk->n_blocks += n_blocks;
-	return TRUE;
 }
 
 /* The hub has every block up to @seq: they leave the spool. */
@@ -1044,9 +1041,7 @@ pds_uplink_send_blocks(PdsUplink *self, const guint8 *blocks, gsize len, guint n
 		}
 		start = tail->data->len;
 		g_byte_array_append(tail->data, blocks + pos, (guint)(end - pos));
-		/* checked above: cannot fail */
-		if (!pds_spool_chunk_index(tail, start, k))
-			g_return_if_reached();
+		pds_spool_chunk_index(tail, start, k);
 		pos = end;
 		placed += k;
 	}
@@ -1073,19 +1068,17 @@ pds_uplink_send_batch(PdsUplink *self, GByteArray *batch, guint n_blocks)
 		g_byte_array_set_size(batch, 0);
 		return batch;
 	}
+	if (!pds_uplink_blocks_check(batch->data, len, n_blocks)) {
+		pds_uplink_report_bad_blocks(G_STRFUNC, len, n_blocks);
+		g_byte_array_set_size(batch, 0);
+		return batch;
+	}
 	if (!pds_uplink_spool_admit(self, len, n_blocks)) {
 		g_byte_array_set_size(batch, 0);
 		return batch;
 	}
 	chunk = pds_spool_chunk_new(self->next_seq, batch);
-	if (!pds_spool_chunk_index(chunk, 0, n_blocks)) {
-		chunk->data = NULL;
-		g_array_unref(chunk->offsets);
-		g_free(chunk);
-		pds_uplink_report_bad_blocks(G_STRFUNC, len, n_blocks);
-		g_byte_array_set_size(batch, 0);
-		return batch;
-	}
+	pds_spool_chunk_index(chunk, 0, n_blocks);
 	g_queue_push_tail(&self->chunks, chunk);
 	pds_uplink_spool_queued(self, len, n_blocks);
 	return pds_uplink_pool_take(self);
