@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "pds-agent-netns.h"
+#include "pds-fd-watch.h"
 #include "pds-analyzer.h"
 #include "pds-pcapng-writer.h"
 #include "pds-record-codec.h"
@@ -186,8 +187,8 @@ pds_agent_capture_start(PdsAgentCapture *self, PdsAgentCaptureBatchFunc func, gp
 
 	self->func = func;
 	self->func_data = user_data;
-	self->watch_id = g_unix_fd_add(self->fd, G_IO_IN | G_IO_ERR | G_IO_HUP,
-				       pds_agent_capture_on_readable, self);
+	self->watch_id = pds_fd_watch_add(self->fd, G_IO_IN | G_IO_ERR | G_IO_HUP,
+					  pds_agent_capture_on_readable, self);
 }
 
 void

@@ -267,7 +267,11 @@ static GByteArray *
 pds_agent_on_batch(GByteArray *batch, guint n_blocks, gpointer user_data)
 {
 	PdsAgent *self = PDS_AGENT(user_data);
-	return pds_uplink_send_batch(self->uplink, batch, n_blocks);
+	GByteArray *next = pds_uplink_send_batch(self->uplink, batch, n_blocks);
+
+	/* a wake-up hands over its last batch here: send it in this iteration */
+	pds_uplink_push(self->uplink);
+	return next;
 }
 
 static void

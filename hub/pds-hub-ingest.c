@@ -7,6 +7,7 @@
 
 #include <string.h>
 
+#include "pds-fd-watch.h"
 #include "pds-join.h"
 #include "pds-pcapng-reader.h"
 #include "pds-pcapng-writer.h"
@@ -208,7 +209,7 @@ pds_hub_conn_update_watch(PdsHubConn *conn)
 	conn->io_source = g_socket_create_source(conn->socket, cond | G_IO_HUP | G_IO_ERR, NULL);
 	g_source_set_callback(conn->io_source, (GSourceFunc)(void (*)(void))pds_hub_conn_io_cb,
 			      conn, NULL);
-	g_source_attach(conn->io_source, NULL);
+	pds_fd_watch_attach(conn->io_source, NULL);
 }
 
 /* FALSE when the connection was closed. */
@@ -824,6 +825,7 @@ pds_hub_conn_read(PdsHubConn *conn)
 		g_autoptr(GError) error = NULL;
 		gsize fill = 0;
 		gboolean eof = FALSE;
+		gboolean drained = FALSE;
 
 		/* Many records' worth into rbuf, then parsed in place: blocks are
 		 * copied once, into the batch, not into the reader first. */
@@ -835,6 +837,10 @@ pds_hub_conn_read(PdsHubConn *conn)
 			else if (n == 0)
 				eof = TRUE;
 			if (n <= 0)
+				break;
+			/* poll() reports what comes later: no read just for EAGAIN */
+			drained = pds_tls_conn_is_drained(conn->tls);
+			if (drained)
 				break;
 		}
 		if (fill > 0) {
@@ -861,6 +867,8 @@ pds_hub_conn_read(PdsHubConn *conn)
 						   FALSE);
 			return FALSE;
 		}
+		if (drained)
+			break;
 		if (error == NULL)
 			continue; /* rbuf was full: more may wait */
 		if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))

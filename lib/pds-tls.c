@@ -618,6 +618,7 @@ struct _PdsTlsConn {
 	gsize tx_pos;
 	guint8 *rx; /* bytes read from the socket, not yet taken by GnuTLS */
 	gsize rx_pos, rx_len;
+	gboolean rx_short; /* the last recv() returned less than it asked for */
 };
 
 /* One send() takes up to this much: a 256 KiB write is one system call and
@@ -1215,6 +1216,7 @@ pds_tls_conn_pull(gnutls_transport_ptr_t ptr, void *data, size_t len)
 		}
 		conn->rx_pos = 0;
 		conn->rx_len = (gsize)n;
+		conn->rx_short = conn->rx_len < PDS_TLS_BUFFER_BYTES;
 	}
 	n = (ssize_t)MIN(len, conn->rx_len - conn->rx_pos);
 	memcpy(data, conn->rx + conn->rx_pos, (gsize)n);
@@ -1236,6 +1238,15 @@ pds_tls_conn_set_buffered(PdsTlsConn *conn)
 	gnutls_transport_set_ptr(conn->session, conn);
 	gnutls_transport_set_push_function(conn->session, pds_tls_conn_push);
 	gnutls_transport_set_pull_function(conn->session, pds_tls_conn_pull);
+}
+
+gboolean
+pds_tls_conn_is_drained(PdsTlsConn *conn)
+{
+	g_return_val_if_fail(conn != NULL, FALSE);
+
+	return conn->buffered && conn->rx_short && conn->rx_pos == conn->rx_len &&
+	       gnutls_record_check_pending(conn->session) == 0;
 }
 
 gboolean

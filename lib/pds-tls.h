@@ -128,10 +128,18 @@ gssize pds_tls_conn_write(PdsTlsConn *conn, const guint8 *buf, gsize len, GError
  * than one or two per 16 KiB record. A write may then leave encrypted records
  * waiting for the socket: the caller sends them with pds_tls_conn_flush()
  * when it has nothing more to write (WOULD_BLOCK: wait for
- * pds_tls_conn_get_wait_condition()). Reads must go on until WOULD_BLOCK:
- * data read ahead does not make the socket readable.
+ * pds_tls_conn_get_wait_condition()). Reads must go on until WOULD_BLOCK
+ * or until pds_tls_conn_is_drained(): data read ahead does not make the
+ * socket readable.
  */
 void pds_tls_conn_set_buffered(PdsTlsConn *conn);
+/*
+ * Buffered only: TRUE when everything read so far has been returned and the
+ * last recv() got less than it asked for, so the socket had nothing more.
+ * A reader may then go back to poll() instead of reading once more only to
+ * learn WOULD_BLOCK (poll() reports whatever arrives later).
+ */
+gboolean pds_tls_conn_is_drained(PdsTlsConn *conn);
 /* TRUE when nothing waits to be sent; FALSE with WOULD_BLOCK to retry, other errors final. */
 gboolean pds_tls_conn_flush(PdsTlsConn *conn, GError **error);
 /* Conditions to wait for, after a WOULD_BLOCK (read may need G_IO_OUT and vice versa). */

@@ -16,6 +16,8 @@
 #include <string.h>
 #include <sys/utsname.h>
 
+#include "pds-fd-watch.h"
+
 #define PDS_UPLINK_DEFAULT_PORT	       7443
 #define PDS_UPLINK_DEFAULT_SERVER_NAME "podscope-hub"
 #define PDS_UPLINK_DEFAULT_SPOOL_LIMIT (64u * 1024u * 1024u)
@@ -80,6 +82,10 @@ struct _PdsUplink {
 	PdsTlsConn *tls;
 	GSource *io_source;
 	GIOCondition io_condition;
+	/* The hub may have sent something: the watch said so, or no read has
+	 * hit "would block" since. A write-only wake-up (a capture batch) then
+	 * skips the read that would only return EAGAIN. */
+	gboolean may_read;
 	PdsPcapngReader *reader;
 	GByteArray *wbuf; /* header and control blocks waiting for the socket */
 	gsize wbuf_pos;	  /* bytes of wbuf already written */
@@ -538,6 +544,8 @@ pds_uplink_io_cb(GSocket *socket, GIOCondition condition, gpointer user_data)
 {
 	PdsUplink *self = PDS_UPLINK(user_data);
 
+	if (condition & (G_IO_IN | G_IO_HUP | G_IO_ERR))
+		self->may_read = TRUE;
 	g_object_ref(self);
 	pds_uplink_pump(self);
 	g_object_unref(self);
@@ -554,7 +562,7 @@ pds_uplink_watch(PdsUplink *self, GIOCondition condition)
 	self->io_source =
 		g_socket_create_source(pds_tls_conn_get_socket(self->tls), condition, NULL);
 	g_source_set_callback(self->io_source, G_SOURCE_FUNC(pds_uplink_io_cb), self, NULL);
-	g_source_attach(self->io_source, NULL);
+	pds_fd_watch_attach(self->io_source, NULL);
 	self->io_condition = condition;
 }
 
@@ -681,18 +689,22 @@ pds_uplink_read(PdsUplink *self)
 		g_autoptr(GError) error = NULL;
 		gssize n = pds_tls_conn_read(self->tls, buf, sizeof(buf), &error);
 		PdsPcapngBlock block;
+		gboolean drained;
 
 		if (n == 0) {
 			pds_uplink_fail(self, "the hub closed the connection");
 			return FALSE;
 		}
 		if (n < 0) {
-			if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+			if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
+				self->may_read = FALSE;
 				return TRUE;
+			}
 			pds_uplink_fail_error(self, "read from the hub failed", error);
 			return FALSE;
 		}
 		self->last_rx = g_get_monotonic_time();
+		drained = pds_tls_conn_is_drained(self->tls);
 		pds_pcapng_reader_feed(self->reader, buf, n);
 		while (pds_pcapng_reader_next(self->reader, &block, &error)) {
 			g_auto(PdsUplinkControl) control = {0};
@@ -742,6 +754,11 @@ pds_uplink_read(PdsUplink *self)
 			pds_uplink_fail_error(self, "the hub sent malformed pcapng", error);
 			return FALSE;
 		}
+		if (drained) {
+			/* the watch reports what comes later */
+			self->may_read = FALSE;
+			return TRUE;
+		}
 	}
 }
 
@@ -774,7 +791,7 @@ pds_uplink_pump(PdsUplink *self)
 				    g_bytes_get_size(self->header_blocks));
 		self->last_rx = g_get_monotonic_time();
 	}
-	if (!pds_uplink_read(self))
+	if ((self->may_read || self->state != PDS_UPLINK_STATE_STREAMING) && !pds_uplink_read(self))
 		return;
 	if (!pds_uplink_flush(self))
 		return;
@@ -817,6 +834,7 @@ pds_uplink_connected_cb(GObject *source, GAsyncResult *result, gpointer user_dat
 	self->connection = g_steal_pointer(&connection);
 	self->state = PDS_UPLINK_STATE_HANDSHAKING;
 	self->last_rx = g_get_monotonic_time();
+	self->may_read = TRUE;
 	pds_uplink_pump(self);
 }
 
@@ -989,6 +1007,20 @@ pds_uplink_report_bad_blocks(const char *func, gsize len, guint n_blocks)
 }
 
 void
+pds_uplink_push(PdsUplink *self)
+{
+	g_return_if_fail(PDS_IS_UPLINK(self));
+
+	/* no flush pending: nothing queued, or the socket is what we wait for */
+	if (self->flush_id == 0)
+		return;
+	g_clear_handle_id(&self->flush_id, g_source_remove);
+	g_object_ref(self);
+	pds_uplink_pump(self);
+	g_object_unref(self);
+}
+
+void
 pds_uplink_send_blocks(PdsUplink *self, const guint8 *blocks, gsize len, guint n_blocks)
 {
 	gsize pos = 0;
@@ -1127,6 +1159,8 @@ pds_uplink_stop(PdsUplink *self)
 			     (self->write_blocked ? pds_tls_conn_get_wait_condition(self->tls) : 0);
 		pfd.revents = 0;
 		g_poll(&pfd, 1, (gint)MAX((deadline - g_get_monotonic_time()) / 1000, (gint64)1));
+		if (pfd.revents & (G_IO_IN | G_IO_HUP | G_IO_ERR))
+			self->may_read = TRUE;
 	}
 	/* a failure during the flush scheduled a reconnect: not any more */
 	g_clear_handle_id(&self->reconnect_id, g_source_remove);

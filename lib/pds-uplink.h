@@ -52,6 +52,12 @@ void pds_uplink_send_blocks(PdsUplink *uplink, const guint8 *blocks, gsize len, 
  * one when it has one. A small batch is copied and @batch comes back emptied.
  */
 GByteArray *pds_uplink_send_batch(PdsUplink *uplink, GByteArray *batch, guint n_blocks);
+/*
+ * Writes what was queued now instead of on the next main-loop iteration: for
+ * a caller that has queued all it has for a while (the end of a capture
+ * wake-up), this saves that iteration and its poll().
+ */
+void pds_uplink_push(PdsUplink *uplink);
 /* Replace what is sent first on the next connection (e.g. a new IDB). */
 void pds_uplink_set_header_blocks(PdsUplink *uplink, GBytes *header_blocks);
 /* Flush what is queued, send GOODBYE, close. */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "pds-fd-watch.h"
 #include "pds-snoop-tracer.h"
 #include "pds-snoop.skel.h"
 
@@ -275,8 +276,8 @@ pds_snoop_tracer_new(const PdsSnoopTracerConfig *config,
 	tracer->ncpus = libbpf_num_possible_cpus();
 	if (tracer->ncpus <= 0)
 		tracer->ncpus = 1;
-	tracer->epoll_source = g_unix_fd_add(ring_buffer__epoll_fd(tracer->rb), G_IO_IN,
-					     pds_snoop_tracer_on_epoll, tracer);
+	tracer->epoll_source = pds_fd_watch_add(ring_buffer__epoll_fd(tracer->rb), G_IO_IN,
+						pds_snoop_tracer_on_epoll, tracer);
 	tracer->poll_source = g_timeout_add(config->poll_ms > 0 ? config->poll_ms : 100,
 					    pds_snoop_tracer_on_poll, tracer);
 	return g_steal_pointer(&tracer);

@@ -650,6 +650,60 @@ test_buffered(Fixture *f, gconstpointer data)
 	pair_clear(&p);
 }
 
+/*
+ * pds_tls_conn_is_drained(): never while a record waits read ahead or inside
+ * GnuTLS (a reader that went back to poll() then would stall: the socket is
+ * not readable for those bytes), and once everything the socket had is read.
+ */
+static void
+test_buffered_drained(Fixture *f, gconstpointer data)
+{
+	Pair p;
+	guint8 byte;
+	g_autoptr(GError) error = NULL;
+
+	pair_open(&p, f->server, f->ca, f->client, f->ca, "podscope-hub");
+	pair_handshake(&p);
+	g_assert_no_error(p.server_error);
+	g_assert_no_error(p.client_error);
+	/* not buffered: no read-ahead to know about */
+	g_assert_false(pds_tls_conn_is_drained(p.client));
+	pds_tls_conn_set_buffered(p.client);
+	pds_tls_conn_set_buffered(p.server);
+
+	for (guint i = 0; i < 3; i++) {
+		g_assert_cmpint(pds_tls_conn_write(p.server, (const guint8 *)"xyz" + i, 1, &error),
+				==, 1);
+		g_assert_no_error(error);
+		g_assert_true(pds_tls_conn_flush(p.server, &error));
+		g_assert_no_error(error);
+	}
+	g_usleep(100 * 1000);
+	for (guint i = 0; i < 3; i++) {
+		g_assert_cmpint(pds_tls_conn_read(p.client, &byte, 1, &error), ==, 1);
+		g_assert_no_error(error);
+		g_assert_cmpint(byte, ==, "xyz"[i]);
+		if (i < 2)
+			g_assert_false(pds_tls_conn_is_drained(p.client));
+	}
+	g_assert_true(pds_tls_conn_is_drained(p.client));
+	g_assert_cmpint(pds_tls_conn_read(p.client, &byte, 1, &error), ==, -1);
+	g_assert_error(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+	g_clear_error(&error);
+
+	/* a record of two bytes read one at a time: the second waits in GnuTLS */
+	g_assert_cmpint(pds_tls_conn_write(p.server, (const guint8 *)"uv", 2, &error), ==, 2);
+	g_assert_true(pds_tls_conn_flush(p.server, &error));
+	g_usleep(100 * 1000);
+	g_assert_cmpint(pds_tls_conn_read(p.client, &byte, 1, &error), ==, 1);
+	g_assert_false(pds_tls_conn_is_drained(p.client));
+	g_assert_cmpint(pds_tls_conn_read(p.client, &byte, 1, &error), ==, 1);
+	g_assert_cmpint(byte, ==, 'v');
+	g_assert_true(pds_tls_conn_is_drained(p.client));
+	g_assert_no_error(error);
+	pair_clear(&p);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -660,6 +714,7 @@ main(int argc, char **argv)
 	ADD("/tls/pem-roundtrip", test_pem_roundtrip);
 	ADD("/tls/mutual-handshake", test_mutual_handshake);
 	ADD("/tls/buffered", test_buffered);
+	ADD("/tls/buffered-drained", test_buffered_drained);
 	ADD("/tls/trust-only-ca", test_trust_only);
 	ADD("/tls/close-without-notify", test_close_without_notify);
 	ADD("/tls/refuse/missing-client-cert", test_refuse_missing);
