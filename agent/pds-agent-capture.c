@@ -47,6 +47,8 @@ struct _PdsAgentCapture {
 	int fd;
 	guint buffer_timeout_ms;
 	guint watch_id;
+	gboolean paused;  /* started, but the ring is not read for now */
+	gboolean stopped; /* pds_agent_capture_stop() ran: no resuming */
 	gboolean failed;
 
 	GByteArray *batch; /* of EPBs; reused across wake-ups */
@@ -151,7 +153,7 @@ pds_agent_capture_dispatch(PdsAgentCapture *self, gint64 drain_usec)
 				break;
 			continue;
 		}
-		if (n < PDS_AGENT_CAPTURE_DISPATCH_PACKETS ||
+		if (n < PDS_AGENT_CAPTURE_DISPATCH_PACKETS || self->paused ||
 		    self->bytes - bytes_at_start >= PDS_AGENT_CAPTURE_BATCH_BYTES)
 			break;
 	}
@@ -187,8 +189,38 @@ pds_agent_capture_start(PdsAgentCapture *self, PdsAgentCaptureBatchFunc func, gp
 
 	self->func = func;
 	self->func_data = user_data;
+	self->stopped = FALSE;
+	self->paused = FALSE;
 	self->watch_id = pds_fd_watch_add(self->fd, G_IO_IN | G_IO_ERR | G_IO_HUP,
 					  pds_agent_capture_on_readable, self);
+}
+
+void
+pds_agent_capture_pause(PdsAgentCapture *self)
+{
+	g_return_if_fail(PDS_IS_AGENT_CAPTURE(self));
+	if (self->watch_id == 0)
+		return;
+	g_clear_handle_id(&self->watch_id, g_source_remove);
+	self->paused = TRUE;
+}
+
+void
+pds_agent_capture_resume(PdsAgentCapture *self)
+{
+	g_return_if_fail(PDS_IS_AGENT_CAPTURE(self));
+	if (!self->paused || self->failed || self->stopped)
+		return;
+	self->paused = FALSE;
+	self->watch_id = pds_fd_watch_add(self->fd, G_IO_IN | G_IO_ERR | G_IO_HUP,
+					  pds_agent_capture_on_readable, self);
+}
+
+gboolean
+pds_agent_capture_is_paused(PdsAgentCapture *self)
+{
+	g_return_val_if_fail(PDS_IS_AGENT_CAPTURE(self), FALSE);
+	return self->paused;
 }
 
 void
@@ -223,6 +255,8 @@ pds_agent_capture_stop(PdsAgentCapture *self)
 	if (!self->failed)
 		pds_agent_capture_dispatch(self, PDS_AGENT_CAPTURE_STOP_DRAIN_USEC);
 	g_clear_handle_id(&self->watch_id, g_source_remove);
+	self->paused = FALSE;
+	self->stopped = TRUE;
 	/* Flows still open are summed up as they stand. */
 	if (self->analyzer != NULL) {
 		pds_analyzer_flush(self->analyzer);

@@ -74,6 +74,14 @@ void pds_agent_capture_start(PdsAgentCapture *capture,
 void pds_agent_capture_stop(PdsAgentCapture *capture);
 /* Deliver whatever the kernel holds now (used before statistics and on exit). */
 void pds_agent_capture_drain(PdsAgentCapture *capture);
+/*
+ * Stop reading the kernel's ring for a while (the consumer is full): packets
+ * wait there, and what the ring cannot hold the kernel drops and counts,
+ * which costs nothing here, instead of being copied only to be dropped.
+ */
+void pds_agent_capture_pause(PdsAgentCapture *capture);
+void pds_agent_capture_resume(PdsAgentCapture *capture);
+gboolean pds_agent_capture_is_paused(PdsAgentCapture *capture);
 /* Let the analyzer end flows idle past their timeout (called from a timer). */
 void pds_agent_capture_expire(PdsAgentCapture *capture);
 

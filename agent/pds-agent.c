@@ -36,6 +36,8 @@ struct _PdsAgent {
 	PdsUplink *uplink;
 	guint stats_id;
 	gboolean stopped;
+	guint64 pauses; /* times the capture paused because the spool was full */
+	guint64 pauses_reported;
 
 	/* What the last SOURCE record said, to send a new one only on change. */
 	gboolean source_sent;
@@ -51,6 +53,15 @@ G_DEFINE_TYPE(PdsAgent, pds_agent, G_TYPE_OBJECT)
 /* Room the last statistics blocks need in the spool, and how long to wait for it. */
 #define PDS_AGENT_STATS_ROOM	    4096
 #define PDS_AGENT_STOP_ROOM_WAIT_MS 3000
+
+/*
+ * Back-pressure: with less room than two capture batches left in the spool
+ * the capture pauses, and resumes when the hub's acknowledgements have
+ * emptied half of it. Meanwhile packets wait in the kernel's ring, which
+ * drops what it cannot hold at no cost to us; copying every packet only for
+ * the full spool to drop it took a third of the agent's CPU under bulk load.
+ */
+#define PDS_AGENT_PAUSE_ROOM (2u * 1024u * 1024u)
 
 enum {
 	SIGNAL_GIVEN_UP,
@@ -189,12 +200,14 @@ pds_agent_send_stats(PdsAgent *self)
 	PdsAgentCaptureStats stats = {0};
 	guint64 now = pds_agent_now_ns();
 	guint64 spool_dropped = pds_uplink_get_dropped_blocks(self->uplink);
-	guint64 saved_kernel_dropped, saved_if_dropped, saved_spool_dropped;
+	guint64 saved_kernel_dropped, saved_if_dropped, saved_spool_dropped, saved_pauses_reported;
 	gboolean saved_source_sent;
 	guint n_blocks = 1;
 
-	/* Packets waiting in the kernel go first, so the counters cover them. */
-	pds_agent_capture_drain(self->capture);
+	/* Packets waiting in the kernel go first, so the counters cover them
+	 * (not while paused: the spool has no room for them). */
+	if (!pds_agent_capture_is_paused(self->capture))
+		pds_agent_capture_drain(self->capture);
 	if (!pds_agent_capture_get_stats(self->capture, &stats, &error)) {
 		g_warning("%s", error->message);
 		return;
@@ -213,12 +226,21 @@ pds_agent_send_stats(PdsAgent *self)
 	saved_kernel_dropped = self->last_kernel_dropped;
 	saved_if_dropped = self->last_if_dropped;
 	saved_spool_dropped = self->last_spool_dropped;
+	saved_pauses_reported = self->pauses_reported;
 	if (!self->source_sent || stats.dropped != self->last_kernel_dropped ||
 	    stats.if_dropped != self->last_if_dropped ||
 	    spool_dropped != self->last_spool_dropped) {
 		g_autoptr(GBytes) record = NULL;
 		/* Say in the capture itself why packets are missing. */
-		if (stats.dropped > self->last_kernel_dropped) {
+		if (stats.dropped > self->last_kernel_dropped &&
+		    self->pauses > self->pauses_reported) {
+			message = g_strdup_printf(
+				"the kernel dropped %" G_GUINT64_FORMAT " packets on %s so far: "
+				"the capture was paused while the spool was full (the hub is "
+				"away or slower than the capture; raise --spool-limit)",
+				stats.dropped, self->interface);
+			g_warning("%s", message);
+		} else if (stats.dropped > self->last_kernel_dropped) {
 			message = g_strdup_printf("the kernel dropped %" G_GUINT64_FORMAT
 						  " packets on %s so far: the capture buffer was "
 						  "full (raise --buffer-size)",
@@ -240,6 +262,9 @@ pds_agent_send_stats(PdsAgent *self)
 		self->last_if_dropped = stats.if_dropped;
 		self->last_spool_dropped = spool_dropped;
 	}
+	/* a pause ongoing now may still cost packets: keep it unreported */
+	if (!pds_agent_capture_is_paused(self->capture))
+		self->pauses_reported = self->pauses;
 	pds_uplink_send_blocks(self->uplink, self->scratch->data, self->scratch->len, n_blocks);
 	if (pds_uplink_get_dropped_blocks(self->uplink) > spool_dropped) {
 		/* The spool was full: the counters must still reach the hub, next time. */
@@ -247,6 +272,7 @@ pds_agent_send_stats(PdsAgent *self)
 		self->last_kernel_dropped = saved_kernel_dropped;
 		self->last_if_dropped = saved_if_dropped;
 		self->last_spool_dropped = saved_spool_dropped;
+		self->pauses_reported = saved_pauses_reported;
 	}
 	g_debug("stats: recv %" G_GUINT64_FORMAT " drop %" G_GUINT64_FORMAT
 		" ifdrop %" G_GUINT64_FORMAT " delivered %" G_GUINT64_FORMAT
@@ -263,14 +289,52 @@ pds_agent_on_stats_timer(gpointer user_data)
 	return G_SOURCE_CONTINUE;
 }
 
+static void
+pds_agent_pause_capture(PdsAgent *self)
+{
+	if (pds_agent_capture_is_paused(self->capture))
+		return;
+	pds_agent_capture_pause(self->capture);
+	if (self->pauses++ == 0)
+		g_message("the spool is full (the hub %s:%u is away or slower than the capture): "
+			  "capture paused until the hub has taken half of it; meanwhile packets "
+			  "wait in the kernel's ring (--buffer-size), which drops and counts "
+			  "what it cannot hold",
+			  self->hub_host, self->hub_port);
+	else
+		g_debug("capture paused: the spool is full");
+	pds_uplink_notify_room(self->uplink, self->spool_limit / 2);
+}
+
+static void
+pds_agent_on_room(PdsUplink *uplink, gpointer user_data)
+{
+	PdsAgent *self = PDS_AGENT(user_data);
+
+	if (self->stopped)
+		return;
+	g_debug("capture resumed: the spool has room again");
+	pds_agent_capture_resume(self->capture);
+}
+
 static GByteArray *
 pds_agent_on_batch(GByteArray *batch, guint n_blocks, gpointer user_data)
 {
 	PdsAgent *self = PDS_AGENT(user_data);
+	guint64 dropped = pds_uplink_get_dropped_blocks(self->uplink);
 	GByteArray *next = pds_uplink_send_batch(self->uplink, batch, n_blocks);
+	gboolean full;
 
 	/* a wake-up hands over its last batch here: send it in this iteration */
 	pds_uplink_push(self->uplink);
+	full = pds_uplink_get_dropped_blocks(self->uplink) > dropped ||
+	       pds_uplink_get_spool_room(self->uplink) <
+		       MIN(PDS_AGENT_PAUSE_ROOM, self->spool_limit / 4);
+	/* only with more than half the spool waiting will acknowledgements
+	 * ever bring it down to half and resume the capture */
+	if (full && !self->stopped &&
+	    pds_uplink_get_spool_bytes(self->uplink) > self->spool_limit / 2)
+		pds_agent_pause_capture(self);
 	return next;
 }
 
@@ -593,6 +657,7 @@ pds_agent_new(const PdsAgentConfig *config, GError **error)
 	g_signal_connect(self->uplink, "connected", G_CALLBACK(pds_agent_on_connected), self);
 	g_signal_connect(self->uplink, "disconnected", G_CALLBACK(pds_agent_on_disconnected), self);
 	g_signal_connect(self->uplink, "dropping", G_CALLBACK(pds_agent_on_dropping), self);
+	g_signal_connect(self->uplink, "room", G_CALLBACK(pds_agent_on_room), self);
 	g_signal_connect(self->uplink, "given-up", G_CALLBACK(pds_agent_on_given_up), self);
 	return g_steal_pointer(&self);
 }

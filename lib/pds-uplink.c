@@ -74,6 +74,7 @@ struct _PdsUplink {
 	guint64 dropped_in_episode;
 	guint64 unconfirmed_at_stop; /* queued, never acknowledged when stopped */
 	gboolean dropping;
+	gsize room_wanted; /* emit "room" when the spool has this much again; 0: no */
 
 	/* the current connection */
 	GSocketClient *client;
@@ -112,6 +113,7 @@ enum {
 	SIGNAL_DISCONNECTED,
 	SIGNAL_GIVEN_UP,
 	SIGNAL_DROPPING,
+	SIGNAL_ROOM,
 	N_SIGNALS,
 };
 static guint signals[N_SIGNALS];
@@ -362,6 +364,11 @@ pds_uplink_spool_ack(PdsUplink *self, guint64 seq)
 	self->acked_seq = seq;
 	if (self->next_seq <= seq)
 		self->next_seq = seq + 1;
+	if (self->room_wanted != 0 &&
+	    self->spool_bytes + self->room_wanted <= self->config.spool_limit_bytes) {
+		self->room_wanted = 0;
+		g_signal_emit(self, signals[SIGNAL_ROOM], 0);
+	}
 }
 
 /*
@@ -1209,6 +1216,22 @@ pds_uplink_get_spool_bytes(PdsUplink *self)
 	return self->spool_bytes;
 }
 
+gsize
+pds_uplink_get_spool_room(PdsUplink *self)
+{
+	g_return_val_if_fail(PDS_IS_UPLINK(self), 0);
+	return self->spool_bytes < self->config.spool_limit_bytes
+		       ? (gsize)(self->config.spool_limit_bytes - self->spool_bytes)
+		       : 0;
+}
+
+void
+pds_uplink_notify_room(PdsUplink *self, gsize bytes)
+{
+	g_return_if_fail(PDS_IS_UPLINK(self));
+	self->room_wanted = MIN(bytes, self->config.spool_limit_bytes);
+}
+
 guint64
 pds_uplink_get_dropped_blocks(PdsUplink *self)
 {
@@ -1283,6 +1306,8 @@ pds_uplink_class_init(PdsUplinkClass *klass)
 	signals[SIGNAL_DROPPING] =
 		g_signal_new("dropping", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
 			     NULL, G_TYPE_NONE, 1, G_TYPE_UINT64);
+	signals[SIGNAL_ROOM] = g_signal_new("room", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
+					    NULL, NULL, NULL, G_TYPE_NONE, 0);
 }
 
 static void

@@ -66,6 +66,14 @@ void pds_uplink_stop(PdsUplink *uplink);
 gboolean pds_uplink_is_connected(PdsUplink *uplink);
 guint64 pds_uplink_get_spool_bytes(PdsUplink *uplink);
 guint64 pds_uplink_get_dropped_blocks(PdsUplink *uplink);
+/* Bytes the spool still takes before it drops blocks. */
+gsize pds_uplink_get_spool_room(PdsUplink *uplink);
+/*
+ * Asks for one "room" signal when acknowledgements have freed the spool down
+ * to @bytes of room (a producer that paused itself instead of having its
+ * blocks dropped resumes then). The caller checks the room it has now itself.
+ */
+void pds_uplink_notify_room(PdsUplink *uplink, gsize bytes);
 /* After pds_uplink_stop(): blocks queued that the hub never acknowledged. */
 guint64 pds_uplink_get_unconfirmed_blocks(PdsUplink *uplink);
 guint64 pds_uplink_get_acked_seq(PdsUplink *uplink);
@@ -76,6 +84,7 @@ guint64 pds_uplink_get_acked_seq(PdsUplink *uplink);
  *  "disconnected" (const char *reason)
  *  "given-up" ()       the grace period ran out; the source should exit
  *  "dropping" (guint64 total_dropped)  the spool is full; emitted when drops start
+ *  "room" ()           the room asked for with pds_uplink_notify_room() is there
  */
 
 /*

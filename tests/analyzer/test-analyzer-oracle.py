@@ -503,7 +503,7 @@ def main():
         # Everything else TCP retransmits, so only RSTs are spared.
         run(in_ns(NS_S, ["nft", "add", "rule", "inet", "pdsloss", "out", "meta", "l4proto",
                          "tcp", "tcp", "flags", "&", "rst", "==", "0",
-                         "numgen", "random", "mod", "100", "<", "10", "drop"]))
+                         "numgen", "random", "mod", "100", "<", "10", "counter", "drop"]))
         cap = start_capture(NS_C, VETH_C, lossy)
         http_traffic(http_port, http6_port, tls13_port, tls12_port, hrr_port, 1000000)
         stop_capture(cap)
@@ -515,9 +515,15 @@ def main():
         # Data lost just before a reset is never sent again: only closed flows must be whole.
         gaps = sum(r.get("gap_bytes", 0) for r in records
                    if r["event"] == "connection_end" and r["tcp_state"] == "closed")
+        # What the drop rule did and what was captured, to tell a quiet run
+        # (no drops, no traffic) from a reading that missed them.
+        rule = run(in_ns(NS_S, ["nft", "list", "chain", "inet", "pdsloss", "out"])).stdout
+        frames = len(tshark(lossy, ports, "frame", ["frame.number"]))
         tap(late > 0 and gaps == 0,
             "loss: %d segments lost or late per tshark; every hole of the closed flows "
-            "filled, 0 gap bytes" % late, "gap bytes %d" % gaps)
+            "filled, 0 gap bytes" % late,
+            "gap bytes %d; %d frames captured; drop rule: %s" % (
+                gaps, frames, " ".join(rule.split())))
     except Exception as e:  # report, then clean up
         tap(False, "oracle suite ran to the end", repr(e))
     finally:
