@@ -876,8 +876,17 @@ test_hub_restart(Fixture *f, gconstpointer data)
 }
 
 static void
+on_room(PdsUplink *uplink, gpointer user_data)
+{
+	guint *rooms = user_data;
+	(*rooms)++;
+}
+
+static void
 test_spool_limit(Fixture *f, gconstpointer data)
 {
+	guint rooms = 0;
+
 	/* reserve a port, then close it: the hub is down at first */
 	test_hub_start(f->hub);
 	test_hub_kill(f->hub);
@@ -891,14 +900,22 @@ test_spool_limit(Fixture *f, gconstpointer data)
 	g_assert_cmpuint(f->dropping, ==, 1);
 	g_assert_cmpuint(f->dropping_total, ==, 1);
 	g_assert_cmpuint(count_warnings("spool full"), ==, 1);
+	g_assert_cmpuint(pds_uplink_get_spool_room(f->uplink), ==, 0);
+	/* a producer that paused asks to hear when half the spool is free */
+	g_signal_connect(f->uplink, "room", G_CALLBACK(on_room), &rooms);
+	pds_uplink_notify_room(f->uplink, 100 * BLOCK_LEN);
 	run_for(300); /* a few failed connection attempts */
 	g_assert_cmpuint(f->connected, ==, 0);
+	g_assert_cmpuint(rooms, ==, 0);
 
 	/* the hub comes: the 200 spooled blocks arrive, the dropped ones never */
 	test_hub_start(f->hub);
 	run_until(f, cond_acked, GUINT_TO_POINTER(200), 15000);
 	assert_stored_in_order(f, 1, 200);
 	g_assert_cmpuint(pds_uplink_get_spool_bytes(f->uplink), ==, 0);
+	g_assert_cmpuint(pds_uplink_get_spool_room(f->uplink), ==, 200 * BLOCK_LEN);
+	/* once, however many acknowledgements followed */
+	g_assert_cmpuint(rooms, ==, 1);
 
 	/* room again: new blocks are taken, and a second episode signals again */
 	send_blocks(f, 100);
