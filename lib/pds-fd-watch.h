@@ -20,8 +20,7 @@
 G_BEGIN_DECLS
 
 /* Like g_unix_fd_add(), without the per-dispatch poll-set churn. */
-guint pds_fd_watch_add(gint fd, GIOCondition condition, GUnixFDSourceFunc func,
-		       gpointer user_data);
+guint pds_fd_watch_add(gint fd, GIOCondition condition, GUnixFDSourceFunc func, gpointer user_data);
 
 /* Attaches a descriptor source (g_socket_create_source() and the like) to
  * @context (NULL: the default) without the per-dispatch poll-set churn. */
