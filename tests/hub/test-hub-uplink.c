@@ -6,14 +6,14 @@
  */
 #include "config.h"
 
-#include <glib/gstdio.h>
 #include <libsoup/soup.h>
-#include <signal.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "pds-pcapng-reader.h"
 #include "pds-pcapng-writer.h"
 #include "pds-tls.h"
+#include "pds-test-hub.h"
 #include "pds-uplink.h"
 
 #define TOKEN "uplink-test-token"
@@ -28,17 +28,6 @@ typedef struct {
 	guint16 api_port;
 } Fixture;
 
-static gchar *
-hub_binary(void)
-{
-	const char *env = g_getenv("PODSCOPE_HUB_BIN");
-	if (env != NULL)
-		return g_strdup(env);
-	return g_build_filename(g_getenv("PDS_BUILD_ROOT") != NULL ? g_getenv("PDS_BUILD_ROOT")
-								   : PDS_BUILD_ROOT,
-				"hub", "podscope-hub", NULL);
-}
-
 static void
 iterate_until(gboolean (*done)(gpointer), gpointer data, guint timeout_ms)
 {
@@ -52,93 +41,42 @@ iterate_until(gboolean (*done)(gpointer), gpointer data, guint timeout_ms)
 static void
 hub_start(Fixture *f, guint16 ingest_port)
 {
-	g_autofree gchar *bin = hub_binary();
-	g_autofree gchar *ready = g_build_filename(f->dir, "ready.json", NULL);
 	g_autofree gchar *ingest = g_strdup_printf("127.0.0.1:%u", ingest_port);
 	g_autofree gchar *ca = g_build_filename(f->dir, "ca.crt", NULL);
 	g_autofree gchar *cert = g_build_filename(f->dir, "podscope-hub.crt", NULL);
 	g_autofree gchar *key = g_build_filename(f->dir, "podscope-hub.key", NULL);
 	g_autofree gchar *token = g_build_filename(f->dir, "token", NULL);
-	g_autofree gchar *log = g_build_filename(f->dir, "hub.log", NULL);
-	g_autoptr(GSubprocessLauncher) launcher =
-		g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
-	g_autoptr(GError) error = NULL;
-	g_autofree gchar *json = NULL;
-	gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
-	guint ip = 0, ap = 0;
-	int pid = 0;
-	g_autofree gchar *expected_pid = NULL;
+	/* clang-format off */
+	const char *args[] = {"--data-dir", f->data_dir, "--ca", ca, "--cert", cert,
+			      "--key", key, "--token-file", token, "--ingest", ingest,
+			      "--api", "127.0.0.1:0", "--chunk-size", "65536", NULL};
+	/* clang-format on */
 
-	g_unlink(ready);
 	g_assert_true(g_file_set_contents(token, TOKEN "\n", -1, NULL));
-	g_subprocess_launcher_set_stderr_file_path(launcher, log);
-	g_subprocess_launcher_set_stdout_file_path(launcher, log);
-	f->hub = g_subprocess_launcher_spawn(
-		launcher, &error, bin, "--data-dir", f->data_dir, "--ca", ca, "--cert", cert,
-		"--key", key, "--token-file", token, "--ingest", ingest, "--api", "127.0.0.1:0",
-		"--ready-file", ready, "--chunk-size", "65536", NULL);
-	g_assert_no_error(error);
-	while (!g_file_get_contents(ready, &json, NULL, NULL)) {
-		g_assert_cmpint(g_get_monotonic_time(), <, deadline);
-		g_usleep(10000);
-	}
-	g_assert_cmpint(
-		sscanf(json, "{\"ingest_port\":%u,\"api_port\":%u,\"pid\":%d}", &ip, &ap, &pid), ==,
-		3);
-	expected_pid = g_strdup_printf("%d", pid);
-	g_assert_cmpstr(g_subprocess_get_identifier(f->hub), ==, expected_pid);
-	f->ingest_port = ip;
-	f->api_port = ap;
-}
-
-static void
-hub_kill9(Fixture *f)
-{
-	g_subprocess_send_signal(f->hub, SIGKILL);
-	g_assert_true(g_subprocess_wait(f->hub, NULL, NULL));
-	g_clear_object(&f->hub);
+	f->hub = pds_test_hub_spawn(f->dir, args, &f->ingest_port, &f->api_port);
 }
 
 static void
 fixture_setup(Fixture *f, gconstpointer data)
 {
 	g_autoptr(GError) error = NULL;
-	const char *hosts[] = {"podscope-hub", "127.0.0.1", NULL};
-	g_autoptr(PdsTlsIdentity) server = NULL;
 
 	f->dir = g_dir_make_tmp(NULL, &error);
 	g_assert_no_error(error);
 	f->data_dir = g_build_filename(f->dir, "data", NULL);
-	f->ca = pds_tls_identity_new_ca("uplink test CA", &error);
-	g_assert_no_error(error);
-	server = pds_tls_identity_issue(f->ca, "podscope-hub", PDS_TLS_USAGE_SERVER, hosts, 0,
-					86400, &error);
-	g_assert_no_error(error);
+	f->ca = pds_test_hub_make_credentials(f->dir, "uplink test CA", "podscope-hub");
 	f->client = pds_tls_identity_issue(f->ca, "agent", PDS_TLS_USAGE_CLIENT, NULL, 0, 86400,
 					   &error);
 	g_assert_no_error(error);
-	g_assert_true(pds_tls_identity_save(f->ca, f->dir, "ca", &error));
-	g_assert_true(pds_tls_identity_save(server, f->dir, "podscope-hub", &error));
 }
 
 static void
 fixture_teardown(Fixture *f, gconstpointer data)
 {
-	g_autofree gchar *cmd = NULL;
-	if (f->hub != NULL) {
-		g_subprocess_send_signal(f->hub, SIGTERM);
-		g_subprocess_wait(f->hub, NULL, NULL);
-		g_clear_object(&f->hub);
-	}
+	pds_test_hub_stop(&f->hub);
 	pds_tls_identity_free(f->ca);
 	pds_tls_identity_free(f->client);
-	if (!g_test_failed()) {
-		cmd = g_strdup_printf("rm -rf '%s'", f->dir);
-		g_assert_true(g_spawn_command_line_sync(cmd, NULL, NULL, NULL, NULL));
-	} else {
-		g_test_message("work directory kept: %s", f->dir);
-	}
-	g_free(f->dir);
+	pds_test_hub_remove_dir(&f->dir);
 	g_free(f->data_dir);
 }
 
@@ -271,7 +209,7 @@ test_exactly_once_across_kill(Fixture *f, gconstpointer data)
 
 	/* Kill the hub while more arrives: the uplink spools, the hub restarts. */
 	send_packets(uplink, 3001, 500);
-	hub_kill9(f);
+	pds_test_hub_kill9(&f->hub);
 	send_packets(uplink, 3501, 1500);
 	hub_start(f, port);
 	wait = (AckWait){uplink, 5000};
