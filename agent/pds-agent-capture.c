@@ -149,7 +149,9 @@ pds_agent_capture_dispatch(PdsAgentCapture *self, gint64 drain_usec)
 			return FALSE;
 		}
 		if (until_empty) {
-			if (n == 0 || g_get_monotonic_time() >= deadline)
+			/* paused meanwhile: the rest waits in the ring (a stop takes all) */
+			if (n == 0 || g_get_monotonic_time() >= deadline ||
+			    (self->paused && !self->stopped))
 				break;
 			continue;
 		}
@@ -199,7 +201,7 @@ void
 pds_agent_capture_pause(PdsAgentCapture *self)
 {
 	g_return_if_fail(PDS_IS_AGENT_CAPTURE(self));
-	if (self->watch_id == 0)
+	if (self->watch_id == 0 || self->stopped)
 		return;
 	g_clear_handle_id(&self->watch_id, g_source_remove);
 	self->paused = TRUE;
@@ -252,11 +254,11 @@ pds_agent_capture_stop(PdsAgentCapture *self)
 	 */
 	if (self->buffer_timeout_ms > 0 && !self->failed)
 		g_usleep(MIN(self->buffer_timeout_ms + 2u, 1000u) * 1000u);
+	self->stopped = TRUE;
 	if (!self->failed)
 		pds_agent_capture_dispatch(self, PDS_AGENT_CAPTURE_STOP_DRAIN_USEC);
 	g_clear_handle_id(&self->watch_id, g_source_remove);
 	self->paused = FALSE;
-	self->stopped = TRUE;
 	/* Flows still open are summed up as they stand. */
 	if (self->analyzer != NULL) {
 		pds_analyzer_flush(self->analyzer);

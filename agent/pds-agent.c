@@ -295,6 +295,8 @@ pds_agent_pause_capture(PdsAgent *self)
 	if (pds_agent_capture_is_paused(self->capture))
 		return;
 	pds_agent_capture_pause(self->capture);
+	if (!pds_agent_capture_is_paused(self->capture))
+		return; /* stopping: nothing to pause */
 	if (self->pauses++ == 0)
 		g_message("the spool is full (the hub %s:%u is away or slower than the capture): "
 			  "capture paused until the hub has taken half of it; meanwhile packets "
