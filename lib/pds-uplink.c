@@ -30,10 +30,10 @@
 /* Small sends are appended to the newest spool chunk up to this size; a chunk
  * is also the unit of memory the spool hands back once it is acknowledged. */
 #define PDS_UPLINK_CHUNK_TARGET (1024u * 1024u)
-/* Emptied chunk buffers kept for reuse: steady streaming then allocates
- * nothing (fresh buffers cost page faults on every fill). */
-#define PDS_UPLINK_POOL_BUFFERS	  8
+/* A buffer that grew past this (one very large block) is not kept for reuse. */
 #define PDS_UPLINK_POOL_MAX_BYTES (PDS_UPLINK_CHUNK_TARGET + 320u * 1024u)
+/* Pooled buffers that no take needed for this long go back to the system. */
+#define PDS_UPLINK_POOL_TRIM_SECS 10
 #define PDS_UPLINK_READ_SIZE	  (16u * 1024u)
 /* pds_uplink_stop() waits this long at most for the hub to acknowledge. */
 #define PDS_UPLINK_STOP_TIMEOUT_MS 5000
@@ -91,6 +91,8 @@ struct _PdsUplink {
 	GByteArray *wbuf; /* header and control blocks waiting for the socket */
 	gsize wbuf_pos;	  /* bytes of wbuf already written */
 	GPtrArray *pool;  /* emptied chunk buffers (GByteArray) for reuse */
+	guint pool_low;	  /* fewest buffers the pool held since the last trim */
+	guint trim_id;
 	gboolean write_blocked;
 	gsize queued_since_flush; /* bytes queued since the last flush */
 	gboolean announced;	  /* "connected" was emitted for this connection */
@@ -249,26 +251,63 @@ pds_spool_chunk_span(const PdsSpoolChunk *chunk, guint64 first, guint64 last)
 	       pds_spool_chunk_offset(chunk, first - chunk->first_seq);
 }
 
-/* An empty buffer, from the pool when it has one. */
+/*
+ * Chunk buffers are recycled: an acknowledged chunk's buffer goes to the pool
+ * and the next chunk or capture batch takes it from there. Every buffer in
+ * the pool was in use at the same time as the others (the spool at its
+ * fullest), so keeping them costs no more memory than that peak did; a fresh
+ * buffer instead costs a page fault per 4 KiB on its first fill (with a pool
+ * of 8, back-pressure cost the agent 50-70 thousand page faults per 5 s).
+ * Buffers that sat unused for a whole trim period go back to the system.
+ */
 static GByteArray *
 pds_uplink_pool_take(PdsUplink *self)
 {
-	if (self->pool->len > 0)
-		return g_ptr_array_steal_index_fast(self->pool, self->pool->len - 1);
-	/* room for a full chunk plus one more large block: filling never reallocates */
-	return g_byte_array_sized_new(PDS_UPLINK_CHUNK_TARGET + 320u * 1024u);
+	GByteArray *buf;
+
+	if (self->pool->len == 0) {
+		self->pool_low = 0;
+		/* room for a full chunk plus one more large block: filling never reallocates */
+		return g_byte_array_sized_new(PDS_UPLINK_CHUNK_TARGET + 320u * 1024u);
+	}
+	buf = g_ptr_array_steal_index_fast(self->pool, self->pool->len - 1);
+	self->pool_low = MIN(self->pool_low, self->pool->len);
+	return buf;
 }
 
 static void
 pds_uplink_pool_give(PdsUplink *self, GByteArray *buf)
 {
-	/* A buffer that grew far past the usual size goes back to the system. */
-	if (self->pool->len < PDS_UPLINK_POOL_BUFFERS && buf->len <= PDS_UPLINK_POOL_MAX_BYTES) {
+	if (buf->len <= PDS_UPLINK_POOL_MAX_BYTES) {
 		g_byte_array_set_size(buf, 0);
 		g_ptr_array_add(self->pool, buf);
 	} else {
 		g_byte_array_unref(buf);
 	}
+}
+
+void
+pds_uplink_trim_buffers(PdsUplink *self)
+{
+	g_return_if_fail(PDS_IS_UPLINK(self));
+
+	/* the pool never went below pool_low since the last trim: those were not needed */
+	g_ptr_array_remove_range(self->pool, 0, MIN(self->pool_low, self->pool->len));
+	self->pool_low = self->pool->len;
+}
+
+static gboolean
+pds_uplink_trim_cb(gpointer user_data)
+{
+	pds_uplink_trim_buffers(user_data);
+	return G_SOURCE_CONTINUE;
+}
+
+guint
+pds_uplink_get_pooled_buffers(PdsUplink *self)
+{
+	g_return_val_if_fail(PDS_IS_UPLINK(self), 0);
+	return self->pool->len;
 }
 
 static PdsSpoolChunk *
@@ -950,6 +989,7 @@ pds_uplink_start(PdsUplink *self)
 	/* ticks at half the period so a missed heartbeat is seen within half a period */
 	self->heartbeat_id =
 		g_timeout_add(self->config.heartbeat_secs * 500u, pds_uplink_heartbeat_cb, self);
+	self->trim_id = g_timeout_add_seconds(PDS_UPLINK_POOL_TRIM_SECS, pds_uplink_trim_cb, self);
 	pds_uplink_arm_grace(self);
 	pds_uplink_connect(self);
 }
@@ -1263,6 +1303,7 @@ pds_uplink_dispose(GObject *object)
 	g_clear_handle_id(&self->heartbeat_id, g_source_remove);
 	g_clear_handle_id(&self->reconnect_id, g_source_remove);
 	g_clear_handle_id(&self->grace_id, g_source_remove);
+	g_clear_handle_id(&self->trim_id, g_source_remove);
 	pds_uplink_teardown(self);
 	G_OBJECT_CLASS(pds_uplink_parent_class)->dispose(object);
 }

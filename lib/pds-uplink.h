@@ -66,6 +66,13 @@ void pds_uplink_stop(PdsUplink *uplink);
 gboolean pds_uplink_is_connected(PdsUplink *uplink);
 guint64 pds_uplink_get_spool_bytes(PdsUplink *uplink);
 guint64 pds_uplink_get_dropped_blocks(PdsUplink *uplink);
+/*
+ * Emptied spool buffers kept for reuse, and the trim that the uplink runs by
+ * itself every 10 s: it frees those that no chunk or batch needed since the
+ * previous trim.
+ */
+guint pds_uplink_get_pooled_buffers(PdsUplink *uplink);
+void pds_uplink_trim_buffers(PdsUplink *uplink);
 /* Bytes the spool still takes before it drops blocks. */
 gsize pds_uplink_get_spool_room(PdsUplink *uplink);
 /*

@@ -932,6 +932,47 @@ test_spool_limit(Fixture *f, gconstpointer data)
 	test_hub_assert_clean(f->hub);
 }
 
+/*
+ * Acknowledged chunk buffers are kept for the next chunks, all of them (a
+ * pool with a fixed cap made fresh buffers, and page faults, under
+ * back-pressure); a trim frees those that nothing took since the last one.
+ */
+static void
+test_buffer_pool(Fixture *f, gconstpointer data)
+{
+	/* a batch this large is handed over, not copied: one chunk and buffer each */
+	guint per_batch = (1024 * 1024 + BLOCK_LEN - 1) / BLOCK_LEN;
+	guint sent = 0;
+
+	test_hub_start(f->hub);
+	fixture_make_uplink(f, 64 * 1024 * 1024, 5, 0);
+	pds_uplink_start(f->uplink);
+	run_until(f, cond_connected, GUINT_TO_POINTER(1), 10000);
+
+	for (guint i = 0; i < 12; i++, sent += per_batch)
+		send_blocks(f, per_batch);
+	g_assert_cmpuint(pds_uplink_get_pooled_buffers(f->uplink), ==, 0);
+	run_until(f, cond_acked, GUINT_TO_POINTER(sent), 15000);
+	g_assert_cmpuint(pds_uplink_get_pooled_buffers(f->uplink), ==, 12);
+
+	/* the pool was empty since the last trim: every buffer was needed */
+	pds_uplink_trim_buffers(f->uplink);
+	g_assert_cmpuint(pds_uplink_get_pooled_buffers(f->uplink), ==, 12);
+
+	/* one batch takes one buffer (the caller keeps it); eleven sat idle */
+	send_blocks(f, per_batch);
+	sent += per_batch;
+	run_until(f, cond_acked, GUINT_TO_POINTER(sent), 15000);
+	g_assert_cmpuint(pds_uplink_get_pooled_buffers(f->uplink), ==, 12);
+	pds_uplink_trim_buffers(f->uplink);
+	g_assert_cmpuint(pds_uplink_get_pooled_buffers(f->uplink), ==, 1);
+	pds_uplink_trim_buffers(f->uplink);
+	g_assert_cmpuint(pds_uplink_get_pooled_buffers(f->uplink), ==, 0);
+
+	assert_stored_in_order(f, 1, sent);
+	test_hub_assert_clean(f->hub);
+}
+
 static void
 test_grace(Fixture *f, gconstpointer data)
 {
@@ -1143,6 +1184,7 @@ main(int argc, char **argv)
 	ADD("/uplink/in-order", test_in_order);
 	ADD("/uplink/hub-restart", test_hub_restart);
 	ADD("/uplink/spool-limit", test_spool_limit);
+	ADD("/uplink/buffer-pool", test_buffer_pool);
 	ADD("/uplink/grace", test_grace);
 	ADD("/uplink/grace-reset-by-connection", test_grace_reset_by_connection);
 	ADD("/uplink/heartbeat", test_heartbeat);
