@@ -462,6 +462,23 @@ def group_recovery(work, certs):
     chunks = h.chunk_files(data)
     total = sum(os.path.getsize(f) for f in chunks)
     tap.ok(total <= 64 * 1024 and len(chunks) >= 3, "retention: %d chunk files, %d bytes <= 64 KiB" % (len(chunks), total))
+
+    # Finished chunks are synced and closed by a thread of their own: after
+    # dozens of rotations only the open chunk is still open.
+    def open_chunk_fds():
+        fd_dir = "/proc/%d/fd" % hub.proc.pid
+        targets = []
+        for fd in os.listdir(fd_dir):
+            try:
+                targets.append(os.readlink(os.path.join(fd_dir, fd)))
+            except OSError:
+                pass
+        return [t for t in targets if t.startswith(data + "/")]
+    deadline = time.time() + 5
+    while len(open_chunk_fds()) > 1 and time.time() < deadline:
+        time.sleep(0.05)
+    tap.ok(len(open_chunk_fds()) == 1, "finished chunks are closed: 1 chunk file open after "
+           "the rotations", open_chunk_fds())
     path = os.path.join(work, "retained.pcapng")
     hub.capture(path)
     rc, nums, err = payload_numbers(path)
