@@ -23,8 +23,13 @@ struct _PdsPcapngReader {
 	/* The bytes being parsed: buf->data, or borrowed memory (pds_pcapng_read_file). */
 	const guint8 *data;
 	gsize len;
-	gsize pos;	     /* first unconsumed byte of data */
-	gboolean borrowed;   /* data is not buf->data */
+	gsize pos;	   /* first unconsumed byte of data */
+	gboolean borrowed; /* data is not buf->data */
+	/* Borrowed input that follows the owned bytes: parsed in place once
+	 * the owned block before it is read (pds_pcapng_reader_feed_borrowed). */
+	const guint8 *next_data;
+	gsize next_len;
+	guint64 copied;	     /* input bytes copied into buf, for the tests */
 	guint64 offset;	     /* stream offset of data[pos] */
 	gboolean in_section; /* an SHB was read */
 	gboolean big_endian; /* byte order of the current section */
@@ -98,14 +103,30 @@ pds_pcapng_reader_free(PdsPcapngReader *reader)
 	g_free(reader);
 }
 
+static void
+reader_copy_in(PdsPcapngReader *reader, const guint8 *data, gsize len)
+{
+	g_byte_array_append(reader->buf, data, (guint)len);
+	reader->copied += len;
+}
+
 /* Moves whatever is left of borrowed input into the owned buffer. */
 static void
 reader_own_input(PdsPcapngReader *reader)
 {
+	if (reader->next_data != NULL) {
+		/* owned bytes first, then the borrowed rest behind them */
+		reader_copy_in(reader, reader->next_data, reader->next_len);
+		reader->next_data = NULL;
+		reader->next_len = 0;
+		reader->data = reader->buf->data;
+		reader->len = reader->buf->len;
+		return;
+	}
 	if (!reader->borrowed)
 		return;
 	g_byte_array_set_size(reader->buf, 0);
-	g_byte_array_append(reader->buf, reader->data + reader->pos, reader->len - reader->pos);
+	reader_copy_in(reader, reader->data + reader->pos, reader->len - reader->pos);
 	reader->borrowed = FALSE;
 	reader->data = reader->buf->data;
 	reader->len = reader->buf->len;
@@ -129,7 +150,7 @@ pds_pcapng_reader_feed(PdsPcapngReader *reader, const guint8 *data, gsize len)
 		reader->pos = 0;
 	}
 	if (len > 0)
-		g_byte_array_append(reader->buf, data, (guint)len);
+		reader_copy_in(reader, data, len);
 	reader->data = reader->buf->data;
 	reader->len = reader->buf->len;
 }
@@ -141,22 +162,76 @@ pds_pcapng_reader_release_input(PdsPcapngReader *reader)
 	reader_own_input(reader);
 }
 
-/* Parses directly from @data, which must outlive the reader's use of it. */
+/*
+ * How many bytes of @data complete the block whose start is pending in the
+ * owned buffer; 0 when that cannot be told (fewer than 12 bytes in all, or a
+ * length the parser is going to refuse anyway).
+ */
+static gsize
+reader_bytes_to_complete(PdsPcapngReader *reader, const guint8 *data, gsize len)
+{
+	gsize pending = reader->len - reader->pos;
+	guint8 head[12];
+	gsize from_pending = MIN(pending, sizeof(head));
+	gboolean be = reader->big_endian;
+	guint32 total;
+
+	if (pending + len < sizeof(head))
+		return 0;
+	memcpy(head, reader->data + reader->pos, from_pending);
+	memcpy(head + from_pending, data, sizeof(head) - from_pending);
+	if (rd32(FALSE, head) == PDS_PCAPNG_BT_SHB) {
+		if (rd32(FALSE, head + 8) == PDS_PCAPNG_BYTE_ORDER_MAGIC)
+			be = FALSE;
+		else if (rd32(FALSE, head + 8) == GUINT32_SWAP_LE_BE(PDS_PCAPNG_BYTE_ORDER_MAGIC))
+			be = TRUE;
+		else
+			return 0;
+	}
+	total = rd32(be, head + 4);
+	if (total % 4 != 0 || total < 12 || total > PDS_PCAPNG_MAX_BLOCK || total <= pending)
+		return 0;
+	return total - pending;
+}
+
+/*
+ * Parses directly from @data, which must outlive the reader's use of it.
+ * When the start of a block is pending from the previous input, only the
+ * bytes that complete it are copied and the rest is parsed in place: a
+ * stream read in pieces that end mid-block (64 KiB packets in 256 KiB reads)
+ * would otherwise be copied whole, piece after piece.
+ */
 void
 pds_pcapng_reader_feed_borrowed(PdsPcapngReader *reader, const guint8 *data, gsize len)
 {
+	gsize need;
+
 	g_return_if_fail(reader != NULL);
 	g_return_if_fail(data != NULL || len == 0);
 
-	if (reader->borrowed || reader->pos < reader->len) {
-		/* Something is pending: fall back to copying. */
+	reader_own_input(reader);
+	if (reader->pos == reader->len) {
+		reader->borrowed = TRUE;
+		reader->data = data;
+		reader->len = len;
+		reader->pos = 0;
+		return;
+	}
+	need = reader_bytes_to_complete(reader, data, len);
+	if (need == 0 || need >= len) {
 		pds_pcapng_reader_feed(reader, data, len);
 		return;
 	}
-	reader->borrowed = TRUE;
-	reader->data = data;
-	reader->len = len;
-	reader->pos = 0;
+	pds_pcapng_reader_feed(reader, data, need);
+	reader->next_data = data + need;
+	reader->next_len = len - need;
+}
+
+guint64
+pds_pcapng_reader_get_copied_bytes(PdsPcapngReader *reader)
+{
+	g_return_val_if_fail(reader != NULL, 0);
+	return reader->copied;
 }
 
 static gboolean
@@ -447,6 +522,15 @@ pds_pcapng_reader_next(PdsPcapngReader *reader, PdsPcapngBlock *block, GError **
 		return FALSE;
 	}
 
+	if (reader->pos == reader->len && reader->next_data != NULL) {
+		/* the owned block is read: go on in the borrowed input */
+		reader->borrowed = TRUE;
+		reader->data = reader->next_data;
+		reader->len = reader->next_len;
+		reader->pos = 0;
+		reader->next_data = NULL;
+		reader->next_len = 0;
+	}
 	p = reader->data + reader->pos;
 	avail = reader->len - reader->pos;
 	if (avail < 8)
@@ -537,6 +621,7 @@ pds_pcapng_reader_finish(PdsPcapngReader *reader, GError **error)
 			*error = g_error_copy(reader->failure);
 		return FALSE;
 	}
+	reader_own_input(reader);
 	avail = reader->len - reader->pos;
 	if (avail == 0)
 		return TRUE;

@@ -88,6 +88,8 @@ void pds_pcapng_reader_feed(PdsPcapngReader *reader, const guint8 *data, gsize l
  */
 void pds_pcapng_reader_feed_borrowed(PdsPcapngReader *reader, const guint8 *data, gsize len);
 void pds_pcapng_reader_release_input(PdsPcapngReader *reader);
+/* Input bytes the reader copied into its own buffer so far. */
+guint64 pds_pcapng_reader_get_copied_bytes(PdsPcapngReader *reader);
 /*
  * TRUE and @block filled: one complete block.
  * FALSE, error unset: need more input.  FALSE, error set: malformed input;

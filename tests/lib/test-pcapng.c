@@ -219,8 +219,18 @@ read_all(const guint8 *data, gsize len, gsize step, GError **error)
  * scratch buffer that is released and then overwritten before the next, so a
  * block that kept pointing into it would read garbage.
  */
+static GPtrArray *read_all_borrowed_counted(
+	const guint8 *data, gsize len, gsize step, guint64 *copied, GError **error);
+
 static GPtrArray *
 read_all_borrowed(const guint8 *data, gsize len, gsize step, GError **error)
+{
+	return read_all_borrowed_counted(data, len, step, NULL, error);
+}
+
+static GPtrArray *
+read_all_borrowed_counted(
+	const guint8 *data, gsize len, gsize step, guint64 *copied, GError **error)
 {
 	g_autoptr(PdsPcapngReader) reader = pds_pcapng_reader_new();
 	g_autoptr(GPtrArray) blocks = g_ptr_array_new_with_free_func(saved_block_free);
@@ -244,6 +254,8 @@ read_all_borrowed(const guint8 *data, gsize len, gsize step, GError **error)
 	if (!pds_pcapng_reader_finish(reader, error))
 		return NULL;
 	g_assert_cmpuint(pds_pcapng_reader_get_offset(reader), ==, len);
+	if (copied != NULL)
+		*copied = pds_pcapng_reader_get_copied_bytes(reader);
 	return g_steal_pointer(&blocks);
 }
 
@@ -726,6 +738,56 @@ test_big_endian(void)
 	g_assert_no_error(error);
 	g_assert_true(pds_pcapng_reader_finish(reader, &error));
 	g_assert_cmpuint(pds_pcapng_reader_get_offset(reader), ==, data->len);
+}
+
+/*
+ * Borrowed input in pieces that end mid-block (a hub reading 64 KiB packets
+ * 256 KiB at a time): only the bytes of the blocks that straddle two pieces
+ * are copied, at most two blocks' worth per piece, not the whole stream.
+ */
+static void
+test_borrowed_copies_little(void)
+{
+	g_autoptr(GByteArray) stream = g_byte_array_new();
+	g_autoptr(GPtrArray) whole = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree guint8 *packet = g_malloc(65000);
+	const gsize steps[] = {4096, 65536, 262144, 100003};
+	gsize max_block = 0;
+
+	for (gsize i = 0; i < 65000; i++)
+		packet[i] = (guint8)(i * 7);
+	pds_pcapng_write_shb(stream, NULL);
+	pds_pcapng_write_idb(stream, PDS_LINKTYPE_ETHERNET, 262144, NULL);
+	for (guint i = 0; i < 200; i++) {
+		/* small and large packets mixed, as on a pod's veth with GSO */
+		guint32 caplen = i % 3 == 0 ? 65000 : 700 + i;
+		gsize before = stream->len;
+
+		pds_pcapng_write_epb(stream, 0, 1700000000000000000ull + i, packet, caplen, caplen,
+				     NULL);
+		max_block = MAX(max_block, stream->len - before);
+	}
+	whole = read_all(stream->data, stream->len, 0, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(whole->len, ==, 202);
+
+	for (guint i = 0; i < G_N_ELEMENTS(steps); i++) {
+		guint64 copied = 0;
+		gsize pieces = (stream->len + steps[i] - 1) / steps[i];
+		g_autoptr(GPtrArray) borrowed = read_all_borrowed_counted(
+			stream->data, stream->len, steps[i], &copied, &error);
+
+		g_assert_no_error(error);
+		assert_same_blocks(whole, borrowed);
+		g_test_message("pieces of %" G_GSIZE_FORMAT " bytes: %" G_GUINT64_FORMAT
+			       " of %u bytes copied",
+			       steps[i], copied, stream->len);
+		g_assert_cmpuint(copied, <=, pieces * 2 * max_block);
+		/* pieces of four large blocks or more: most blocks lie wholly inside one */
+		if (steps[i] >= 4 * max_block)
+			g_assert_cmpuint(copied, <, stream->len / 2);
+	}
 }
 
 static void
@@ -1812,6 +1874,7 @@ main(int argc, char **argv)
 	g_test_add_func("/pcapng/roundtrip", test_roundtrip);
 	g_test_add_func("/pcapng/big-endian-and-sections", test_big_endian);
 	g_test_add_func("/pcapng/byte-at-a-time", test_byte_at_a_time);
+	g_test_add_func("/pcapng/borrowed-copies-little", test_borrowed_copies_little);
 	for (guint i = 0; i < G_N_ELEMENTS(malformed_cases); i++) {
 		g_autofree gchar *name =
 			g_strdup_printf("/pcapng/malformed/%s", malformed_cases[i].name);
