@@ -662,7 +662,7 @@ def report(results, latency, scenarios, capturers, reps, duration, command, elap
       "counters); *kdrops* = kernel drops the capturer reported; *spool drops* = blocks the "
       "agent dropped because its spool was full (the hub fell behind); *CPU/pkt* = capturer "
       "utime+stime (for dumpcap: dumpcap + s_client) per delivered packet; *HWM* = peak RSS "
-      "(VmHWM); *hub* = bytes the hub stored per second of workload; *hub CPU/pkt* = the "
+      "(VmHWM); *hub* = captured packet bytes (original lengths, flow records not counted) the hub stored per second of workload; *hub CPU/pkt* = the "
       "hub's utime+stime per stored packet. *agent* runs with its flow analyzer (the "
       "default), *agent-noanalyze* with `--no-analyze`.")
     w("")
