@@ -9,9 +9,9 @@
 #include <glib/gstdio.h>
 #include <gnutls/x509.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include "pds-join.h"
+#include "pds-test-tls-pair.h"
 #include "pds-tls.h"
 
 #define SECRET "0123456789abcdef0123456789abcdef"
@@ -206,80 +206,6 @@ test_csr_sign(Fixture *f, gconstpointer data)
 
 /* ---- TLS modes ---- */
 
-typedef struct {
-	PdsTlsConn *server;
-	PdsTlsConn *client;
-	gboolean server_done, client_done;
-	GError *server_error, *client_error;
-} Pair;
-
-static void
-pair_sockets(GSocket **a, GSocket **b)
-{
-	int fds[2];
-	g_autoptr(GError) error = NULL;
-
-	g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), ==, 0);
-	*a = g_socket_new_from_fd(fds[0], &error);
-	g_assert_no_error(error);
-	*b = g_socket_new_from_fd(fds[1], &error);
-	g_assert_no_error(error);
-}
-
-static void
-pair_clear(Pair *p)
-{
-	g_clear_pointer(&p->server, pds_tls_conn_free);
-	g_clear_pointer(&p->client, pds_tls_conn_free);
-	g_clear_error(&p->server_error);
-	g_clear_error(&p->client_error);
-	p->server_done = p->client_done = FALSE;
-}
-
-static gboolean
-pair_step(PdsTlsConn *conn, gboolean *done, GError **final_error)
-{
-	g_autoptr(GError) error = NULL;
-
-	if (*done)
-		return FALSE;
-	if (pds_tls_conn_handshake(conn, &error)) {
-		*done = TRUE;
-		return FALSE;
-	}
-	if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-		return TRUE;
-	*done = TRUE;
-	*final_error = g_steal_pointer(&error);
-	pds_tls_conn_close(conn);
-	return FALSE;
-}
-
-static void
-pair_handshake(Pair *p)
-{
-	gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
-
-	while (!p->server_done || !p->client_done) {
-		GPollFD fds[2];
-		guint n = 0;
-
-		if (pair_step(p->server, &p->server_done, &p->server_error)) {
-			fds[n].fd = g_socket_get_fd(pds_tls_conn_get_socket(p->server));
-			fds[n].events = pds_tls_conn_get_wait_condition(p->server);
-			n++;
-		}
-		if (pair_step(p->client, &p->client_done, &p->client_error)) {
-			fds[n].fd = g_socket_get_fd(pds_tls_conn_get_socket(p->client));
-			fds[n].events = pds_tls_conn_get_wait_condition(p->client);
-			n++;
-		}
-		if (n > 0)
-			g_poll(fds, n, 100);
-		g_assert_cmpint(g_get_monotonic_time(), <, deadline);
-	}
-}
-
 static void
 test_pinned_without_certificate(Fixture *f, gconstpointer data)
 {
@@ -289,14 +215,14 @@ test_pinned_without_certificate(Fixture *f, gconstpointer data)
 	g_autofree gchar *fp = pds_tls_identity_get_fingerprint(f->ca);
 	g_autoptr(PdsTlsIdentity) pinned = NULL;
 	g_autofree gchar *pinned_fp = NULL;
-	Pair p = {0};
+	PdsTestTlsPair p = {0};
 
-	pair_sockets(&a, &b);
+	pds_test_tls_pair_sockets(&a, &b);
 	p.server = pds_tls_conn_new_server_optional(a, f->server, f->ca, &error);
 	g_assert_no_error(error);
 	p.client = pds_tls_conn_new_client_pinned(b, fp, "podscope-hub", &error);
 	g_assert_no_error(error);
-	pair_handshake(&p);
+	pds_test_tls_pair_handshake(&p);
 	g_assert_no_error(p.server_error);
 	g_assert_no_error(p.client_error);
 	/* in, but known to be without a certificate */
@@ -308,7 +234,7 @@ test_pinned_without_certificate(Fixture *f, gconstpointer data)
 	g_assert_nonnull(pinned);
 	pinned_fp = pds_tls_identity_get_fingerprint(pinned);
 	g_assert_cmpstr(pinned_fp, ==, fp);
-	pair_clear(&p);
+	pds_test_tls_pair_clear(&p);
 }
 
 static void
@@ -317,19 +243,19 @@ test_optional_with_certificate(Fixture *f, gconstpointer data)
 	g_autoptr(GSocket) a = NULL;
 	g_autoptr(GSocket) b = NULL;
 	g_autoptr(GError) error = NULL;
-	Pair p = {0};
+	PdsTestTlsPair p = {0};
 
-	pair_sockets(&a, &b);
+	pds_test_tls_pair_sockets(&a, &b);
 	p.server = pds_tls_conn_new_server_optional(a, f->server, f->ca, &error);
 	g_assert_no_error(error);
 	p.client = pds_tls_conn_new_client(b, f->client, f->ca, "podscope-hub", &error);
 	g_assert_no_error(error);
-	pair_handshake(&p);
+	pds_test_tls_pair_handshake(&p);
 	g_assert_no_error(p.server_error);
 	g_assert_no_error(p.client_error);
 	g_assert_true(pds_tls_conn_get_peer_verified(p.server));
 	g_assert_cmpstr(pds_tls_conn_get_peer_name(p.server), ==, "agent-1");
-	pair_clear(&p);
+	pds_test_tls_pair_clear(&p);
 }
 
 static void
@@ -340,22 +266,22 @@ test_optional_wrong_ca(Fixture *f, gconstpointer data)
 	g_autoptr(GError) error = NULL;
 	g_autoptr(PdsTlsIdentity) other_ca = pds_tls_identity_new_ca("other CA", &error);
 	g_autoptr(PdsTlsIdentity) stranger = NULL;
-	Pair p = {0};
+	PdsTestTlsPair p = {0};
 
 	g_assert_no_error(error);
 	stranger = pds_tls_identity_issue(other_ca, "agent-x", PDS_TLS_USAGE_CLIENT, NULL, 0, 0,
 					  &error);
 	g_assert_no_error(error);
-	pair_sockets(&a, &b);
+	pds_test_tls_pair_sockets(&a, &b);
 	/* a presented certificate must still chain to the CA: optional is not "anything" */
 	p.server = pds_tls_conn_new_server_optional(a, f->server, f->ca, &error);
 	g_assert_no_error(error);
 	p.client = pds_tls_conn_new_client(b, stranger, f->ca, "podscope-hub", &error);
 	g_assert_no_error(error);
-	pair_handshake(&p);
+	pds_test_tls_pair_handshake(&p);
 	/* (TLS 1.3: the client only learns of it when it next reads) */
 	g_assert_error(p.server_error, PDS_TLS_ERROR, PDS_TLS_ERROR_PEER_REFUSED);
-	pair_clear(&p);
+	pds_test_tls_pair_clear(&p);
 }
 
 static void
@@ -367,45 +293,45 @@ test_pinned_wrong_fingerprint(Fixture *f, gconstpointer data)
 	g_autoptr(PdsTlsIdentity) other_ca = pds_tls_identity_new_ca("other CA", &error);
 	g_autofree gchar *other_fp = pds_tls_identity_get_fingerprint(other_ca);
 	g_autofree gchar *leaf_fp = pds_tls_identity_get_fingerprint(f->server);
-	Pair p = {0};
+	PdsTestTlsPair p = {0};
 
 	/* a hub of another CA */
-	pair_sockets(&a, &b);
+	pds_test_tls_pair_sockets(&a, &b);
 	p.server = pds_tls_conn_new_server_optional(a, f->server, f->ca, &error);
 	g_assert_no_error(error);
 	p.client = pds_tls_conn_new_client_pinned(b, other_fp, "podscope-hub", &error);
 	g_assert_no_error(error);
-	pair_handshake(&p);
+	pds_test_tls_pair_handshake(&p);
 	g_assert_error(p.client_error, PDS_TLS_ERROR, PDS_TLS_ERROR_PEER_REFUSED);
 	g_assert_nonnull(strstr(p.client_error->message, "pinned session CA"));
 	g_assert_nonnull(p.server_error);
-	pair_clear(&p);
+	pds_test_tls_pair_clear(&p);
 	g_clear_object(&a);
 	g_clear_object(&b);
 
 	/* pinning the hub's own leaf: not a CA */
-	pair_sockets(&a, &b);
+	pds_test_tls_pair_sockets(&a, &b);
 	p.server = pds_tls_conn_new_server_optional(a, f->server, f->ca, &error);
 	g_assert_no_error(error);
 	p.client = pds_tls_conn_new_client_pinned(b, leaf_fp, "podscope-hub", &error);
 	g_assert_no_error(error);
-	pair_handshake(&p);
+	pds_test_tls_pair_handshake(&p);
 	g_assert_error(p.client_error, PDS_TLS_ERROR, PDS_TLS_ERROR_PEER_REFUSED);
-	pair_clear(&p);
+	pds_test_tls_pair_clear(&p);
 	g_clear_object(&a);
 	g_clear_object(&b);
 
 	/* the right CA but a wrong server name */
 	{
 		g_autofree gchar *fp = pds_tls_identity_get_fingerprint(f->ca);
-		pair_sockets(&a, &b);
+		pds_test_tls_pair_sockets(&a, &b);
 		p.server = pds_tls_conn_new_server_optional(a, f->server, f->ca, &error);
 		g_assert_no_error(error);
 		p.client = pds_tls_conn_new_client_pinned(b, fp, "not-the-hub", &error);
 		g_assert_no_error(error);
-		pair_handshake(&p);
+		pds_test_tls_pair_handshake(&p);
 		g_assert_error(p.client_error, PDS_TLS_ERROR, PDS_TLS_ERROR_PEER_REFUSED);
-		pair_clear(&p);
+		pds_test_tls_pair_clear(&p);
 		g_clear_object(&a);
 		g_clear_object(&b);
 	}
@@ -413,20 +339,20 @@ test_pinned_wrong_fingerprint(Fixture *f, gconstpointer data)
 	/* a plain server (no CA in its chain) cannot satisfy a pin */
 	{
 		g_autofree gchar *fp = pds_tls_identity_get_fingerprint(f->ca);
-		pair_sockets(&a, &b);
+		pds_test_tls_pair_sockets(&a, &b);
 		p.server = pds_tls_conn_new_server(a, f->server, f->ca, &error);
 		g_assert_no_error(error);
 		p.client = pds_tls_conn_new_client_pinned(b, fp, "podscope-hub", &error);
 		g_assert_no_error(error);
-		pair_handshake(&p);
+		pds_test_tls_pair_handshake(&p);
 		g_assert_nonnull(p.client_error);
-		pair_clear(&p);
+		pds_test_tls_pair_clear(&p);
 		g_clear_object(&a);
 		g_clear_object(&b);
 	}
 
 	/* a malformed pin is refused before any connection */
-	pair_sockets(&a, &b);
+	pds_test_tls_pair_sockets(&a, &b);
 	g_assert_null(pds_tls_conn_new_client_pinned(b, "md5:1234", "podscope-hub", &error));
 	g_assert_error(error, PDS_TLS_ERROR, PDS_TLS_ERROR_FAILED);
 }

@@ -8,9 +8,9 @@
 #include <glib/gstdio.h>
 #include <gnutls/x509.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 
+#include "pds-test-tls-pair.h"
 #include "pds-tls.h"
 
 typedef struct {
@@ -169,23 +169,7 @@ test_pem_roundtrip(Fixture *f, gconstpointer data)
 
 /* ---- handshakes over a socket pair ---- */
 
-typedef struct {
-	PdsTlsConn *server;
-	PdsTlsConn *client;
-	GError *server_error;
-	GError *client_error;
-	gboolean server_done;
-	gboolean client_done;
-} Pair;
-
-static void
-pair_clear(Pair *p)
-{
-	g_clear_pointer(&p->server, pds_tls_conn_free);
-	g_clear_pointer(&p->client, pds_tls_conn_free);
-	g_clear_error(&p->server_error);
-	g_clear_error(&p->client_error);
-}
+typedef PdsTestTlsPair Pair;
 
 static void
 pair_open(Pair *p,
@@ -195,67 +179,16 @@ pair_open(Pair *p,
 	  PdsTlsIdentity *client_ca,
 	  const char *server_name)
 {
-	int fds[2];
 	g_autoptr(GSocket) a = NULL;
 	g_autoptr(GSocket) b = NULL;
 	g_autoptr(GError) error = NULL;
 
 	memset(p, 0, sizeof(*p));
-	g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), ==, 0);
-	a = g_socket_new_from_fd(fds[0], &error);
-	g_assert_no_error(error);
-	b = g_socket_new_from_fd(fds[1], &error);
-	g_assert_no_error(error);
+	pds_test_tls_pair_sockets(&a, &b);
 	p->server = pds_tls_conn_new_server(a, server_id, server_ca, &error);
 	g_assert_no_error(error);
 	p->client = pds_tls_conn_new_client(b, client_id, client_ca, server_name, &error);
 	g_assert_no_error(error);
-}
-
-/* One step of one side; TRUE while it still waits. */
-static gboolean
-pair_step(PdsTlsConn *conn, gboolean *done, GError **final_error)
-{
-	g_autoptr(GError) error = NULL;
-
-	if (*done)
-		return FALSE;
-	if (pds_tls_conn_handshake(conn, &error)) {
-		*done = TRUE;
-		return FALSE;
-	}
-	if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-		return TRUE;
-	*done = TRUE;
-	*final_error = g_steal_pointer(&error);
-	/* the peer must see the end instead of waiting for us */
-	pds_tls_conn_close(conn);
-	return FALSE;
-}
-
-static void
-pair_handshake(Pair *p)
-{
-	gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
-
-	while (!p->server_done || !p->client_done) {
-		GPollFD fds[2];
-		guint n = 0;
-
-		if (pair_step(p->server, &p->server_done, &p->server_error)) {
-			fds[n].fd = g_socket_get_fd(pds_tls_conn_get_socket(p->server));
-			fds[n].events = pds_tls_conn_get_wait_condition(p->server);
-			n++;
-		}
-		if (pair_step(p->client, &p->client_done, &p->client_error)) {
-			fds[n].fd = g_socket_get_fd(pds_tls_conn_get_socket(p->client));
-			fds[n].events = pds_tls_conn_get_wait_condition(p->client);
-			n++;
-		}
-		if (n > 0)
-			g_poll(fds, n, 100);
-		g_assert_cmpint(g_get_monotonic_time(), <, deadline);
-	}
 }
 
 /* Reads on @conn until data, EOF or an error; returns bytes, 0, or -1. */
@@ -299,7 +232,7 @@ test_mutual_handshake(Fixture *f, gconstpointer data)
 		out[i] = (guint8)(i * 31 + (i >> 11));
 
 	pair_open(&p, f->server, f->ca, f->client, f->ca, "podscope-hub");
-	pair_handshake(&p);
+	pds_test_tls_pair_handshake(&p);
 	g_assert_no_error(p.server_error);
 	g_assert_no_error(p.client_error);
 	g_assert_cmpstr(pds_tls_conn_get_peer_name(p.server), ==, "agent-1");
@@ -356,7 +289,7 @@ test_mutual_handshake(Fixture *f, gconstpointer data)
 	pds_tls_conn_close(p.client);
 	g_assert_cmpint(conn_read_wait(p.server, &byte, 1, &error), ==, 0);
 	g_assert_no_error(error);
-	pair_clear(&p);
+	pds_test_tls_pair_clear(&p);
 }
 
 static void
@@ -367,14 +300,14 @@ test_close_without_notify(Fixture *f, gconstpointer data)
 	guint8 byte;
 
 	pair_open(&p, f->server, f->ca, f->client, f->ca, "podscope-hub");
-	pair_handshake(&p);
+	pds_test_tls_pair_handshake(&p);
 	g_assert_no_error(p.server_error);
 	g_assert_no_error(p.client_error);
 	/* a killed peer: the socket goes away with no close_notify */
 	g_clear_pointer(&p.client, pds_tls_conn_free);
 	g_assert_cmpint(conn_read_wait(p.server, &byte, 1, &error), ==, 0);
 	g_assert_no_error(error);
-	pair_clear(&p);
+	pds_test_tls_pair_clear(&p);
 }
 
 /* The server refuses: its error says why, and the client learns it was refused. */
@@ -384,7 +317,7 @@ assert_server_refuses(Pair *p, const char *why)
 	g_autoptr(GError) error = NULL;
 	guint8 byte;
 
-	pair_handshake(p);
+	pds_test_tls_pair_handshake(p);
 	g_assert_error(p->server_error, PDS_TLS_ERROR, PDS_TLS_ERROR_PEER_REFUSED);
 	g_test_message("server: %s", p->server_error->message);
 	g_assert_nonnull(strstr(p->server_error->message, why));
@@ -398,7 +331,7 @@ assert_server_refuses(Pair *p, const char *why)
 		g_test_message("client: %s", p->client_error->message);
 		g_assert_true(p->client_error->domain == PDS_TLS_ERROR);
 	}
-	pair_clear(p);
+	pds_test_tls_pair_clear(p);
 }
 
 static void
@@ -470,19 +403,19 @@ test_refuse_server_name(Fixture *f, gconstpointer data)
 	Pair p;
 
 	pair_open(&p, f->server, f->ca, f->client, f->ca, "some-other-hub");
-	pair_handshake(&p);
+	pds_test_tls_pair_handshake(&p);
 	g_assert_error(p.client_error, PDS_TLS_ERROR, PDS_TLS_ERROR_PEER_REFUSED);
 	g_test_message("client: %s", p.client_error->message);
 	g_assert_nonnull(strstr(p.client_error->message, "does not name 'some-other-hub'"));
 	g_assert_nonnull(p.server_error);
-	pair_clear(&p);
+	pds_test_tls_pair_clear(&p);
 
 	/* the IP literal in the SAN works as a name */
 	pair_open(&p, f->server, f->ca, f->client, f->ca, "127.0.0.1");
-	pair_handshake(&p);
+	pds_test_tls_pair_handshake(&p);
 	g_assert_no_error(p.client_error);
 	g_assert_no_error(p.server_error);
-	pair_clear(&p);
+	pds_test_tls_pair_clear(&p);
 }
 
 static void
@@ -495,10 +428,10 @@ test_refuse_untrusted_server(Fixture *f, gconstpointer data)
 	g_assert_no_error(error);
 	/* the client pins another CA: the real hub is refused */
 	pair_open(&p, f->server, f->ca, f->client, other_ca, "podscope-hub");
-	pair_handshake(&p);
+	pds_test_tls_pair_handshake(&p);
 	g_assert_error(p.client_error, PDS_TLS_ERROR, PDS_TLS_ERROR_PEER_REFUSED);
 	g_assert_nonnull(strstr(p.client_error->message, "server certificate is not signed"));
-	pair_clear(&p);
+	pds_test_tls_pair_clear(&p);
 }
 
 /* A source holds the CA certificate only (--ca CA.crt), not its key. */
@@ -539,10 +472,10 @@ test_trust_only(Fixture *f, gconstpointer data)
 
 	/* but it verifies the hub, and the hub verifies us against the real CA */
 	pair_open(&p, f->server, f->ca, f->client, trust, "podscope-hub");
-	pair_handshake(&p);
+	pds_test_tls_pair_handshake(&p);
 	g_assert_no_error(p.server_error);
 	g_assert_no_error(p.client_error);
-	pair_clear(&p);
+	pds_test_tls_pair_clear(&p);
 
 	g_assert_null(pds_tls_identity_new_trust_from_file("/nonexistent/ca.crt", &error));
 	g_assert_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT);
@@ -597,7 +530,7 @@ test_buffered(Fixture *f, gconstpointer data)
 	for (gsize i = 0; i < total; i++)
 		out[i] = (guint8)(i * 37 + (i >> 9));
 	pair_open(&p, f->server, f->ca, f->client, f->ca, "podscope-hub");
-	pair_handshake(&p);
+	pds_test_tls_pair_handshake(&p);
 	g_assert_no_error(p.server_error);
 	g_assert_no_error(p.client_error);
 	pds_tls_conn_set_buffered(p.client);
@@ -647,7 +580,7 @@ test_buffered(Fixture *f, gconstpointer data)
 	g_usleep(100 * 1000);
 	g_assert_cmpuint(conn_read_available(p.client, small, sizeof(small)), ==, 3);
 	g_assert_cmpmem(small, 3, "abc", 3);
-	pair_clear(&p);
+	pds_test_tls_pair_clear(&p);
 }
 
 /*
@@ -663,7 +596,7 @@ test_buffered_drained(Fixture *f, gconstpointer data)
 	g_autoptr(GError) error = NULL;
 
 	pair_open(&p, f->server, f->ca, f->client, f->ca, "podscope-hub");
-	pair_handshake(&p);
+	pds_test_tls_pair_handshake(&p);
 	g_assert_no_error(p.server_error);
 	g_assert_no_error(p.client_error);
 	/* not buffered: no read-ahead to know about */
@@ -701,7 +634,7 @@ test_buffered_drained(Fixture *f, gconstpointer data)
 	g_assert_cmpint(byte, ==, 'v');
 	g_assert_true(pds_tls_conn_is_drained(p.client));
 	g_assert_no_error(error);
-	pair_clear(&p);
+	pds_test_tls_pair_clear(&p);
 }
 
 int
