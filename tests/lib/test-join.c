@@ -284,6 +284,28 @@ test_optional_wrong_ca(Fixture *f, gconstpointer data)
 	pds_test_tls_pair_clear(&p);
 }
 
+/* The hub's identity against a client that pins @fingerprint, both handshakes run. */
+static void
+pinned_handshake(Fixture *f,
+		 PdsTestTlsPair *p,
+		 gboolean optional_client_cert,
+		 const char *fingerprint,
+		 const char *server_name)
+{
+	g_autoptr(GSocket) a = NULL;
+	g_autoptr(GSocket) b = NULL;
+	g_autoptr(GError) error = NULL;
+
+	pds_test_tls_pair_sockets(&a, &b);
+	p->server = optional_client_cert
+			    ? pds_tls_conn_new_server_optional(a, f->server, f->ca, &error)
+			    : pds_tls_conn_new_server(a, f->server, f->ca, &error);
+	g_assert_no_error(error);
+	p->client = pds_tls_conn_new_client_pinned(b, fingerprint, server_name, &error);
+	g_assert_no_error(error);
+	pds_test_tls_pair_handshake(p);
+}
+
 static void
 test_pinned_wrong_fingerprint(Fixture *f, gconstpointer data)
 {
@@ -293,63 +315,30 @@ test_pinned_wrong_fingerprint(Fixture *f, gconstpointer data)
 	g_autoptr(PdsTlsIdentity) other_ca = pds_tls_identity_new_ca("other CA", &error);
 	g_autofree gchar *other_fp = pds_tls_identity_get_fingerprint(other_ca);
 	g_autofree gchar *leaf_fp = pds_tls_identity_get_fingerprint(f->server);
+	g_autofree gchar *ca_fp = pds_tls_identity_get_fingerprint(f->ca);
 	PdsTestTlsPair p = {0};
 
 	/* a hub of another CA */
-	pds_test_tls_pair_sockets(&a, &b);
-	p.server = pds_tls_conn_new_server_optional(a, f->server, f->ca, &error);
-	g_assert_no_error(error);
-	p.client = pds_tls_conn_new_client_pinned(b, other_fp, "podscope-hub", &error);
-	g_assert_no_error(error);
-	pds_test_tls_pair_handshake(&p);
+	pinned_handshake(f, &p, TRUE, other_fp, "podscope-hub");
 	g_assert_error(p.client_error, PDS_TLS_ERROR, PDS_TLS_ERROR_PEER_REFUSED);
 	g_assert_nonnull(strstr(p.client_error->message, "pinned session CA"));
 	g_assert_nonnull(p.server_error);
 	pds_test_tls_pair_clear(&p);
-	g_clear_object(&a);
-	g_clear_object(&b);
 
 	/* pinning the hub's own leaf: not a CA */
-	pds_test_tls_pair_sockets(&a, &b);
-	p.server = pds_tls_conn_new_server_optional(a, f->server, f->ca, &error);
-	g_assert_no_error(error);
-	p.client = pds_tls_conn_new_client_pinned(b, leaf_fp, "podscope-hub", &error);
-	g_assert_no_error(error);
-	pds_test_tls_pair_handshake(&p);
+	pinned_handshake(f, &p, TRUE, leaf_fp, "podscope-hub");
 	g_assert_error(p.client_error, PDS_TLS_ERROR, PDS_TLS_ERROR_PEER_REFUSED);
 	pds_test_tls_pair_clear(&p);
-	g_clear_object(&a);
-	g_clear_object(&b);
 
 	/* the right CA but a wrong server name */
-	{
-		g_autofree gchar *fp = pds_tls_identity_get_fingerprint(f->ca);
-		pds_test_tls_pair_sockets(&a, &b);
-		p.server = pds_tls_conn_new_server_optional(a, f->server, f->ca, &error);
-		g_assert_no_error(error);
-		p.client = pds_tls_conn_new_client_pinned(b, fp, "not-the-hub", &error);
-		g_assert_no_error(error);
-		pds_test_tls_pair_handshake(&p);
-		g_assert_error(p.client_error, PDS_TLS_ERROR, PDS_TLS_ERROR_PEER_REFUSED);
-		pds_test_tls_pair_clear(&p);
-		g_clear_object(&a);
-		g_clear_object(&b);
-	}
+	pinned_handshake(f, &p, TRUE, ca_fp, "not-the-hub");
+	g_assert_error(p.client_error, PDS_TLS_ERROR, PDS_TLS_ERROR_PEER_REFUSED);
+	pds_test_tls_pair_clear(&p);
 
 	/* a plain server (no CA in its chain) cannot satisfy a pin */
-	{
-		g_autofree gchar *fp = pds_tls_identity_get_fingerprint(f->ca);
-		pds_test_tls_pair_sockets(&a, &b);
-		p.server = pds_tls_conn_new_server(a, f->server, f->ca, &error);
-		g_assert_no_error(error);
-		p.client = pds_tls_conn_new_client_pinned(b, fp, "podscope-hub", &error);
-		g_assert_no_error(error);
-		pds_test_tls_pair_handshake(&p);
-		g_assert_nonnull(p.client_error);
-		pds_test_tls_pair_clear(&p);
-		g_clear_object(&a);
-		g_clear_object(&b);
-	}
+	pinned_handshake(f, &p, FALSE, ca_fp, "podscope-hub");
+	g_assert_nonnull(p.client_error);
+	pds_test_tls_pair_clear(&p);
 
 	/* a malformed pin is refused before any connection */
 	pds_test_tls_pair_sockets(&a, &b);
