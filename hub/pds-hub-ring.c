@@ -134,17 +134,22 @@ pds_hub_ring_evict(PdsHubRing *ring)
 		ring->wrapped = FALSE;
 }
 
+/*
+ * Called when every slot is in use. The array doubles in place (a large
+ * realloc() remaps instead of copying) and only the slots that had wrapped
+ * to its front move behind the old end: with small packets the array grows
+ * to millions of slots, and copying all of them at each doubling showed in
+ * the hub's profile.
+ */
 static void
 pds_hub_ring_grow_slots(PdsHubRing *ring)
 {
-	gsize cap = ring->slots_cap * 2;
-	PdsHubRingSlot *slots = g_new(PdsHubRingSlot, cap);
-	for (gsize i = 0; i < ring->count; i++)
-		slots[i] = *pds_hub_ring_slot(ring, i);
-	g_free(ring->slots);
-	ring->slots = slots;
-	ring->slots_cap = cap;
-	ring->slots_first = 0;
+	gsize old_cap = ring->slots_cap;
+	gsize wrapped = ring->slots_first + ring->count - old_cap;
+
+	ring->slots = g_renew(PdsHubRingSlot, ring->slots, old_cap * 2);
+	memcpy(ring->slots + old_cap, ring->slots, wrapped * sizeof(PdsHubRingSlot));
+	ring->slots_cap = old_cap * 2;
 }
 
 void

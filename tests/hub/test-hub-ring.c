@@ -35,6 +35,61 @@ test_ring_evicts_oldest(void)
 }
 
 static void
+assert_ring_holds(PdsHubRing *ring, guint64 end)
+{
+	g_assert_cmpuint(pds_hub_ring_get_end_index(ring), ==, end);
+	for (guint64 j = pds_hub_ring_get_first_index(ring); j < end; j++) {
+		const guint8 *data;
+		gsize len;
+		guint32 stamp;
+
+		g_assert_true(pds_hub_ring_get(ring, j, &data, &len));
+		g_assert_cmpuint(len, >=, sizeof(stamp));
+		memcpy(&stamp, data, sizeof(stamp));
+		g_assert_cmpuint(stamp, ==, (guint32)j);
+	}
+}
+
+/*
+ * Thousands of small blocks after large ones: the block index outgrows its
+ * first 1024 slots while the oldest have already been evicted, so it grows
+ * with its live part wrapped around the end of the array.
+ */
+static void
+test_ring_index_grows(void)
+{
+	g_autoptr(PdsHubRing) ring = pds_hub_ring_new(1024 * 1024);
+	guint8 block[4096] = {0};
+	guint64 index = 0;
+
+	for (; index < 1500; index++) {
+		guint32 stamp = (guint32)index;
+		memcpy(block, &stamp, sizeof(stamp));
+		pds_hub_ring_append(ring, block, sizeof(block));
+	}
+	g_assert_cmpuint(pds_hub_ring_get_first_index(ring), >, 1000);
+	assert_ring_holds(ring, index);
+	for (guint round = 0; round < 3; round++) {
+		/* 16-byte blocks: up to 65536 of them live at once */
+		for (guint i = 0; i < 40000; i++, index++) {
+			guint32 stamp = (guint32)index;
+			memcpy(block, &stamp, sizeof(stamp));
+			pds_hub_ring_append(ring, block, 16 + (i % 3) * 4);
+		}
+		assert_ring_holds(ring, index);
+		/* and large ones again, which evict thousands of small ones at a time */
+		for (guint i = 0; i < 100; i++, index++) {
+			guint32 stamp = (guint32)index;
+			memcpy(block, &stamp, sizeof(stamp));
+			pds_hub_ring_append(ring, block, sizeof(block));
+		}
+		assert_ring_holds(ring, index);
+	}
+	g_assert_cmpuint(pds_hub_ring_get_end_index(ring) - pds_hub_ring_get_first_index(ring), >,
+			 1024);
+}
+
+static void
 test_ring_too_big(void)
 {
 	g_autoptr(PdsHubRing) ring = pds_hub_ring_new(4096);
@@ -60,5 +115,6 @@ main(int argc, char **argv)
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/hub/ring/evicts-oldest", test_ring_evicts_oldest);
 	g_test_add_func("/hub/ring/too-big", test_ring_too_big);
+	g_test_add_func("/hub/ring/index-grows", test_ring_index_grows);
 	return g_test_run();
 }
