@@ -163,6 +163,24 @@ pds_pcapng_reader_release_input(PdsPcapngReader *reader)
 }
 
 /*
+ * Byte order of a section header block from its magic (@p holds at least 12
+ * bytes of it); FALSE when the magic is neither order's.
+ */
+static gboolean
+shb_byte_order(const guint8 *p, gboolean *big_endian)
+{
+	guint32 magic = rd32(FALSE, p + 8);
+
+	if (magic == PDS_PCAPNG_BYTE_ORDER_MAGIC)
+		*big_endian = FALSE;
+	else if (magic == GUINT32_SWAP_LE_BE(PDS_PCAPNG_BYTE_ORDER_MAGIC))
+		*big_endian = TRUE;
+	else
+		return FALSE;
+	return TRUE;
+}
+
+/*
  * How many bytes of @data complete the block whose start is pending in the
  * owned buffer; 0 when that cannot be told (fewer than 12 bytes in all, or a
  * length the parser is going to refuse anyway).
@@ -180,14 +198,8 @@ reader_bytes_to_complete(PdsPcapngReader *reader, const guint8 *data, gsize len)
 		return 0;
 	memcpy(head, reader->data + reader->pos, from_pending);
 	memcpy(head + from_pending, data, sizeof(head) - from_pending);
-	if (rd32(FALSE, head) == PDS_PCAPNG_BT_SHB) {
-		if (rd32(FALSE, head + 8) == PDS_PCAPNG_BYTE_ORDER_MAGIC)
-			be = FALSE;
-		else if (rd32(FALSE, head + 8) == GUINT32_SWAP_LE_BE(PDS_PCAPNG_BYTE_ORDER_MAGIC))
-			be = TRUE;
-		else
-			return 0;
-	}
+	if (rd32(FALSE, head) == PDS_PCAPNG_BT_SHB && !shb_byte_order(head, &be))
+		return 0;
 	total = rd32(be, head + 4);
 	if (total % 4 != 0 || total < 12 || total > PDS_PCAPNG_MAX_BLOCK || total <= pending)
 		return 0;
@@ -540,20 +552,13 @@ pds_pcapng_reader_next(PdsPcapngReader *reader, PdsPcapngBlock *block, GError **
 	type = rd32(reader->big_endian, p);
 	be = reader->big_endian;
 	if (rd32(FALSE, p) == PDS_PCAPNG_BT_SHB) {
-		guint32 magic;
-
 		if (avail < 12)
 			return FALSE;
 		type = PDS_PCAPNG_BT_SHB;
-		magic = rd32(FALSE, p + 8);
-		if (magic == PDS_PCAPNG_BYTE_ORDER_MAGIC)
-			be = FALSE;
-		else if (magic == GUINT32_SWAP_LE_BE(PDS_PCAPNG_BYTE_ORDER_MAGIC))
-			be = TRUE;
-		else
+		if (!shb_byte_order(p, &be))
 			return reader_fail(reader, error, PDS_PCAPNG_ERROR_MALFORMED,
 					   "section header has byte-order magic 0x%08x, not 0x%08x",
-					   magic, PDS_PCAPNG_BYTE_ORDER_MAGIC);
+					   rd32(FALSE, p + 8), PDS_PCAPNG_BYTE_ORDER_MAGIC);
 	} else if (!reader->in_section) {
 		return reader_fail(reader, error, PDS_PCAPNG_ERROR_NO_SECTION,
 				   "block type 0x%08x comes before any section header block; "

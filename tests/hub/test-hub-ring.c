@@ -50,6 +50,18 @@ assert_ring_holds(PdsHubRing *ring, guint64 end)
 	}
 }
 
+/* A block of @len bytes that starts with its own index. */
+static void
+append_stamped(PdsHubRing *ring, guint64 index, gsize len)
+{
+	guint8 block[4096] = {0};
+	guint32 stamp = (guint32)index;
+
+	g_assert_cmpuint(len, <=, sizeof(block));
+	memcpy(block, &stamp, sizeof(stamp));
+	pds_hub_ring_append(ring, block, len);
+}
+
 /*
  * Thousands of small blocks after large ones: the block index outgrows its
  * first 1024 slots while the oldest have already been evicted, so it grows
@@ -59,30 +71,20 @@ static void
 test_ring_index_grows(void)
 {
 	g_autoptr(PdsHubRing) ring = pds_hub_ring_new(1024 * 1024);
-	guint8 block[4096] = {0};
 	guint64 index = 0;
 
-	for (; index < 1500; index++) {
-		guint32 stamp = (guint32)index;
-		memcpy(block, &stamp, sizeof(stamp));
-		pds_hub_ring_append(ring, block, sizeof(block));
-	}
+	for (; index < 1500; index++)
+		append_stamped(ring, index, 4096);
 	g_assert_cmpuint(pds_hub_ring_get_first_index(ring), >, 1000);
 	assert_ring_holds(ring, index);
 	for (guint round = 0; round < 3; round++) {
 		/* 16-byte blocks: up to 65536 of them live at once */
-		for (guint i = 0; i < 40000; i++, index++) {
-			guint32 stamp = (guint32)index;
-			memcpy(block, &stamp, sizeof(stamp));
-			pds_hub_ring_append(ring, block, 16 + (i % 3) * 4);
-		}
+		for (guint i = 0; i < 40000; i++, index++)
+			append_stamped(ring, index, 16 + (i % 3) * 4);
 		assert_ring_holds(ring, index);
 		/* and large ones again, which evict thousands of small ones at a time */
-		for (guint i = 0; i < 100; i++, index++) {
-			guint32 stamp = (guint32)index;
-			memcpy(block, &stamp, sizeof(stamp));
-			pds_hub_ring_append(ring, block, sizeof(block));
-		}
+		for (guint i = 0; i < 100; i++, index++)
+			append_stamped(ring, index, 4096);
 		assert_ring_holds(ring, index);
 	}
 	g_assert_cmpuint(pds_hub_ring_get_end_index(ring) - pds_hub_ring_get_first_index(ring), >,

@@ -219,15 +219,6 @@ read_all(const guint8 *data, gsize len, gsize step, GError **error)
  * scratch buffer that is released and then overwritten before the next, so a
  * block that kept pointing into it would read garbage.
  */
-static GPtrArray *read_all_borrowed_counted(
-	const guint8 *data, gsize len, gsize step, guint64 *copied, GError **error);
-
-static GPtrArray *
-read_all_borrowed(const guint8 *data, gsize len, gsize step, GError **error)
-{
-	return read_all_borrowed_counted(data, len, step, NULL, error);
-}
-
 static GPtrArray *
 read_all_borrowed_counted(
 	const guint8 *data, gsize len, gsize step, guint64 *copied, GError **error)
@@ -257,6 +248,12 @@ read_all_borrowed_counted(
 	if (copied != NULL)
 		*copied = pds_pcapng_reader_get_copied_bytes(reader);
 	return g_steal_pointer(&blocks);
+}
+
+static GPtrArray *
+read_all_borrowed(const guint8 *data, gsize len, gsize step, GError **error)
+{
+	return read_all_borrowed_counted(data, len, step, NULL, error);
 }
 
 static void

@@ -169,10 +169,8 @@ test_pem_roundtrip(Fixture *f, gconstpointer data)
 
 /* ---- handshakes over a socket pair ---- */
 
-typedef PdsTestTlsPair Pair;
-
 static void
-pair_open(Pair *p,
+pair_open(PdsTestTlsPair *p,
 	  PdsTlsIdentity *server_id,
 	  PdsTlsIdentity *server_ca,
 	  PdsTlsIdentity *client_id,
@@ -220,7 +218,7 @@ static void test_trust_only(Fixture *f, gconstpointer data);
 static void
 test_mutual_handshake(Fixture *f, gconstpointer data)
 {
-	Pair p;
+	PdsTestTlsPair p;
 	gsize total = 1024 * 1024 + 17, written = 0, got = 0;
 	g_autofree guint8 *out = g_malloc(total);
 	g_autofree guint8 *in = g_malloc(total);
@@ -295,7 +293,7 @@ test_mutual_handshake(Fixture *f, gconstpointer data)
 static void
 test_close_without_notify(Fixture *f, gconstpointer data)
 {
-	Pair p;
+	PdsTestTlsPair p;
 	g_autoptr(GError) error = NULL;
 	guint8 byte;
 
@@ -312,7 +310,7 @@ test_close_without_notify(Fixture *f, gconstpointer data)
 
 /* The server refuses: its error says why, and the client learns it was refused. */
 static void
-assert_server_refuses(Pair *p, const char *why)
+assert_server_refuses(PdsTestTlsPair *p, const char *why)
 {
 	g_autoptr(GError) error = NULL;
 	guint8 byte;
@@ -337,7 +335,7 @@ assert_server_refuses(Pair *p, const char *why)
 static void
 test_refuse_missing(Fixture *f, gconstpointer data)
 {
-	Pair p;
+	PdsTestTlsPair p;
 
 	pair_open(&p, f->server, f->ca, NULL, f->ca, "podscope-hub");
 	assert_server_refuses(&p, "client certificate missing");
@@ -349,7 +347,7 @@ test_refuse_other_ca(Fixture *f, gconstpointer data)
 	g_autoptr(GError) error = NULL;
 	g_autoptr(PdsTlsIdentity) other_ca = pds_tls_identity_new_ca("other CA", &error);
 	g_autoptr(PdsTlsIdentity) stranger = NULL;
-	Pair p;
+	PdsTestTlsPair p;
 
 	g_assert_no_error(error);
 	stranger = pds_tls_identity_issue(other_ca, "agent-1", PDS_TLS_USAGE_CLIENT, NULL, 0, 0,
@@ -366,7 +364,7 @@ test_refuse_expired(Fixture *f, gconstpointer data)
 	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
 	g_autoptr(PdsTlsIdentity) expired = pds_tls_identity_issue(
 		f->ca, "agent-1", PDS_TLS_USAGE_CLIENT, NULL, now - 7200, 60, &error);
-	Pair p;
+	PdsTestTlsPair p;
 
 	g_assert_no_error(error);
 	pair_open(&p, f->server, f->ca, expired, f->ca, "podscope-hub");
@@ -380,7 +378,7 @@ test_refuse_not_yet_valid(Fixture *f, gconstpointer data)
 	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
 	g_autoptr(PdsTlsIdentity) early = pds_tls_identity_issue(
 		f->ca, "agent-1", PDS_TLS_USAGE_CLIENT, NULL, now + 86400, 3600, &error);
-	Pair p;
+	PdsTestTlsPair p;
 
 	g_assert_no_error(error);
 	pair_open(&p, f->server, f->ca, early, f->ca, "podscope-hub");
@@ -390,7 +388,7 @@ test_refuse_not_yet_valid(Fixture *f, gconstpointer data)
 static void
 test_refuse_server_cert_as_client(Fixture *f, gconstpointer data)
 {
-	Pair p;
+	PdsTestTlsPair p;
 
 	/* a server certificate of the right CA is still not a client certificate */
 	pair_open(&p, f->server, f->ca, f->server, f->ca, "podscope-hub");
@@ -400,7 +398,7 @@ test_refuse_server_cert_as_client(Fixture *f, gconstpointer data)
 static void
 test_refuse_server_name(Fixture *f, gconstpointer data)
 {
-	Pair p;
+	PdsTestTlsPair p;
 
 	pair_open(&p, f->server, f->ca, f->client, f->ca, "some-other-hub");
 	pds_test_tls_pair_handshake(&p);
@@ -423,7 +421,7 @@ test_refuse_untrusted_server(Fixture *f, gconstpointer data)
 {
 	g_autoptr(GError) error = NULL;
 	g_autoptr(PdsTlsIdentity) other_ca = pds_tls_identity_new_ca("other CA", &error);
-	Pair p;
+	PdsTestTlsPair p;
 
 	g_assert_no_error(error);
 	/* the client pins another CA: the real hub is refused */
@@ -446,7 +444,7 @@ test_trust_only(Fixture *f, gconstpointer data)
 	g_autofree gchar *fp_b = NULL;
 	g_autoptr(PdsTlsIdentity) trust = NULL;
 	g_autoptr(PdsTlsIdentity) leaf = NULL;
-	Pair p;
+	PdsTestTlsPair p;
 
 	g_assert_no_error(error);
 	g_assert_true(pds_tls_identity_save(f->ca, dir, "ca", &error));
@@ -519,7 +517,7 @@ conn_read_available(PdsTlsConn *conn, guint8 *buf, gsize len)
 static void
 test_buffered(Fixture *f, gconstpointer data)
 {
-	Pair p;
+	PdsTestTlsPair p;
 	gsize total = 1024 * 1024 + 17, written = 0, got = 0;
 	g_autofree guint8 *out = g_malloc(total);
 	g_autofree guint8 *in = g_malloc(total);
@@ -591,7 +589,7 @@ test_buffered(Fixture *f, gconstpointer data)
 static void
 test_buffered_drained(Fixture *f, gconstpointer data)
 {
-	Pair p;
+	PdsTestTlsPair p;
 	guint8 byte;
 	g_autoptr(GError) error = NULL;
 
